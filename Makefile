@@ -1,0 +1,35 @@
+# Every target creates .venv first (python3 -m venv) and reinstalls when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PLOOMBER_STATS_ENABLED := false
+export PLOOMBER_VERSION_CHECK_DISABLED := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: build test test-fast lab plot clean docs
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+build: $(STAMP)  ## run the pipeline on the configured warehouse (embedded by default)
+	$(BIN)/ploomber build
+
+test: $(STAMP)  ## the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## everything but the whole-pipeline tests
+	$(BIN)/python -m pytest -m "not slow"
+
+lab: $(STAMP)  ## JupyterLab on the project
+	$(BIN)/jupyter lab --config=jupyter_server_config.py
+
+plot: $(STAMP)  ## the DAG picture, offline
+	@mkdir -p output
+	$(BIN)/ploomber plot --backend pygraphviz --output output/pipeline.png
+
+clean:  ## remove products and the embedded warehouse (keeps .venv)
+	rm -rf output .warehouse data

@@ -1,0 +1,72 @@
+"""The warehouse's own bookkeeping tables: loads, quarantined rows, loaded files.
+
+starloom_loads       one row per load of a table: rows read, loaded, quarantined, seconds
+starloom_quarantine  every row that broke its contract, with the reason, file and line
+starloom_manifest    every file loaded, with size and checksum, so a rerun skips it
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pandas as pd
+
+from starloom.warehouse import Warehouse
+
+DDL = {
+    "starloom_loads": """
+        CREATE TABLE IF NOT EXISTS {t} (
+            load_id String, source String, entity String, run_date Date32,
+            partitions Array(Date32), rows_read UInt64, rows_loaded UInt64,
+            rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC')
+        ) ENGINE = MergeTree ORDER BY (source, entity, started_at)""",
+    "starloom_quarantine": """
+        CREATE TABLE IF NOT EXISTS {t} (
+            load_id String, source String, entity String, partition Date32,
+            file String, line Nullable(UInt64), reason String, record String,
+            quarantined_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = MergeTree ORDER BY (source, entity, partition)""",
+    "starloom_manifest": """
+        CREATE TABLE IF NOT EXISTS {t} (
+            source String, entity String, file String, partition Date32, size UInt64,
+            sha256 String, load_id String, loaded_at DateTime64(3, 'UTC')
+        ) ENGINE = ReplacingMergeTree(loaded_at) ORDER BY (source, entity, file)""",
+}
+
+
+def ensure(wh: Warehouse) -> None:
+    for table, ddl in DDL.items():
+        wh.command(ddl.format(t=wh.qualified(table)))
+
+
+def new_load_id(source: str, entity: str) -> str:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{source}.{entity}.{stamp}.{uuid.uuid4().hex[:8]}"
+
+
+def record_load(wh: Warehouse, row: dict) -> None:
+    wh.insert_df("starloom_loads", pd.DataFrame([row]))
+
+
+def replace_quarantine(wh: Warehouse, source: str, entity: str, partitions: list[dt.date],
+                       bad: pd.DataFrame) -> None:
+    """Quarantined rows of these partitions, replacing those of any earlier load of them."""
+    if partitions:
+        wh.command(
+            f"DELETE FROM {wh.qualified('starloom_quarantine')} WHERE source = {{s:String}} "
+            "AND entity = {e:String} AND partition IN {p:Array(Date32)}",
+            {"s": source, "e": entity, "p": list(partitions)},
+        )
+    if len(bad):
+        wh.insert_df("starloom_quarantine", bad[
+            ["load_id", "source", "entity", "partition", "file", "line", "reason", "record"]
+        ])
+
+
+def manifest(wh: Warehouse, source: str, entity: str) -> pd.DataFrame:
+    return wh.query_df(
+        f"SELECT file, size, sha256 FROM {wh.qualified('starloom_manifest')} FINAL "
+        "WHERE source = {s:String} AND entity = {e:String}",
+        {"s": source, "e": entity},
+    )

@@ -1,0 +1,131 @@
+"""Project settings: env.yaml at the project root, overridden by environment variables.
+
+Order of precedence (last wins): built-in defaults, env.yaml, STARLOOM_* variables.
+Secrets (the ClickHouse password) come only from the environment or a git-ignored .env.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from starloom.errors import ConfigError
+
+PROJECT_MARKER = "pipeline.yaml"
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The project root: $STARLOOM_PROJECT_DIR, else the first parent holding pipeline.yaml."""
+    env = os.environ.get("STARLOOM_PROJECT_DIR")
+    if env:
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / PROJECT_MARKER).is_file():
+            return candidate
+    raise ConfigError(
+        f"No starloom project found: neither {here} nor any parent folder holds {PROJECT_MARKER}. "
+        "Run the command inside the project folder, or set STARLOOM_PROJECT_DIR to it."
+    )
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path
+    warehouse_path: Path
+    warehouse_url: str = ""
+    database: str = "starloom"
+    password: str = field(default="", repr=False)
+    dask_scheduler: str = ""
+    lock_timeout: float = 60.0
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def embedded(self) -> bool:
+        return not self.warehouse_url
+
+    @property
+    def output_dir(self) -> Path:
+        return self.project_dir / "output"
+
+    def describe(self) -> str:
+        """Where the warehouse is, without any secret."""
+        if self.embedded:
+            return f"embedded ClickHouse (chdb) at {self.warehouse_path}, database {self.database}"
+        return f"ClickHouse server {redact_url(self.warehouse_url)}, database {self.database}"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def load_settings(project_dir: Path | None = None) -> Settings:
+    root = Path(project_dir).resolve() if project_dir else find_project_dir()
+    env_file = root / "env.yaml"
+    raw: dict = {}
+    if env_file.is_file():
+        try:
+            raw = yaml.safe_load(env_file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{env_file} is not valid YAML ({exc}). Fix the file.") from exc
+    environ = {**_read_dotenv(root / ".env"), **os.environ}
+    wh = raw.get("warehouse") or {}
+    path = environ.get("STARLOOM_WAREHOUSE_PATH") or wh.get("path") or ".warehouse"
+    url = environ.get("STARLOOM_CLICKHOUSE_URL") or wh.get("url") or ""
+    database = environ.get("STARLOOM_DATABASE") or wh.get("database") or "starloom"
+    warehouse_path = Path(path)
+    if not warehouse_path.is_absolute():
+        warehouse_path = root / warehouse_path
+    try:
+        lock_timeout = float(environ.get("STARLOOM_LOCK_TIMEOUT", "60"))
+    except ValueError as exc:
+        raise ConfigError("STARLOOM_LOCK_TIMEOUT must be a number of seconds.") from exc
+    return Settings(
+        project_dir=root,
+        warehouse_path=warehouse_path,
+        warehouse_url=url,
+        database=database,
+        password=environ.get("STARLOOM_CLICKHOUSE_PASSWORD", ""),
+        dask_scheduler=environ.get("STARLOOM_DASK_SCHEDULER") or raw.get("dask_scheduler") or "",
+        lock_timeout=lock_timeout,
+        raw=raw,
+    )
+
+
+def parse_run_date(value: str | dt.date) -> dt.date:
+    """A run_date as a date, or an error saying the expected format."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ConfigError(
+            f"run_date {value!r} is not a date in the format YYYY-MM-DD (for example 2024-01-07). "
+            "Pass it as `ploomber build --env--run_date 2024-01-07` or set it in env.yaml."
+        ) from None

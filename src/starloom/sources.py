@@ -1,0 +1,127 @@
+"""Source declarations: one YAML file per source under sources/.
+
+A source is either `kind: sql` (a SQLAlchemy URL and its tables) or `kind: files`
+(files by glob, local or fsspec URL). Each table (entity) declares its contract.
+`${VAR}` and `${VAR:-default}` in URLs and paths are taken from the environment,
+so credentials never sit in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from starloom.contracts import Contract
+from starloom.errors import ConfigError
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+FILE_FORMATS = ("jsonl", "csv")
+
+
+def expand(value: str, where: str) -> str:
+    def sub(m: re.Match) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where} uses ${{{name}}}, which is not set. Set the variable.")
+
+    return _VAR.sub(sub, value)
+
+
+@dataclass(frozen=True)
+class Entity:
+    source: str
+    name: str
+    contract: Contract
+    cursor: str | None = None
+    path: str | None = None  # files: glob relative to the project or a URL
+    partition_key: str | None = None  # files: the hive key in the path giving the date
+    partitions: int = 2  # sql: number of Dask partitions
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.source}__{self.name}"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    entities: tuple[Entity, ...]
+    url: str = ""
+    format: str = ""
+    file: Path | None = None
+
+    def entity(self, name: str) -> Entity:
+        for e in self.entities:
+            if e.name == name:
+                return e
+        raise ConfigError(f"Source {self.name!r} has no table {name!r}; it has "
+                          f"{[e.name for e in self.entities]}.")
+
+
+def _resolve_url(url: str, project_dir: Path) -> str:
+    """sqlite:///relative/path is taken relative to the project, not the working folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(project_dir / url[len(prefix):])
+    return url
+
+
+def load_source(path: Path, project_dir: Path) -> Source:
+    where = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else str(path)
+    try:
+        spec = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+    name = spec.get("source") or path.stem
+    kind = spec.get("kind")
+    if kind not in ("sql", "files"):
+        raise ConfigError(f"{where}: `kind` must be sql or files, not {kind!r}.")
+    fmt = spec.get("format", "")
+    if kind == "files" and fmt not in FILE_FORMATS:
+        raise ConfigError(f"{where}: `format` must be one of {FILE_FORMATS}, not {fmt!r}.")
+    url = _resolve_url(expand(str(spec.get("url", "")), where), project_dir) if kind == "sql" else ""
+    if kind == "sql" and not url:
+        raise ConfigError(f"{where}: a sql source needs a SQLAlchemy `url`.")
+    entities = []
+    for ename, espec in (spec.get("tables") or {}).items():
+        espec = espec or {}
+        ewhere = f"{where} table {ename}"
+        contract = Contract.from_dict(espec.get("columns"), ewhere, espec.get("primary_key", ()))
+        if kind == "files" and not espec.get("path"):
+            raise ConfigError(f"{ewhere}: a files table needs a `path` (glob).")
+        entities.append(Entity(
+            source=name, name=ename, contract=contract, cursor=espec.get("cursor"),
+            path=expand(str(espec["path"]), ewhere) if espec.get("path") else None,
+            partition_key=espec.get("partition_key"),
+            partitions=int(espec.get("partitions", 2)),
+        ))
+    if not entities:
+        raise ConfigError(f"{where}: the source declares no `tables`.")
+    return Source(name=name, kind=kind, entities=tuple(entities), url=url, format=fmt, file=path)
+
+
+def load_sources(project_dir: Path) -> dict[str, Source]:
+    folder = project_dir / "sources"
+    sources = {}
+    for path in sorted(folder.glob("*.yml")):
+        src = load_source(path, project_dir)
+        sources[src.name] = src
+    return sources
+
+
+def get_source(project_dir: Path, name: str) -> Source:
+    sources = load_sources(project_dir)
+    if name not in sources:
+        raise ConfigError(
+            f"No source named {name!r} in {project_dir / 'sources'}; declared: "
+            f"{sorted(sources) or 'none'}. Add sources/{name}.yml."
+        )
+    return sources[name]

@@ -1,0 +1,253 @@
+"""The warehouse: one class over clickhouse-connect for embedded chdb and ClickHouse servers.
+
+Connections are short-lived: every call opens a client and closes it, unless a
+`session()` block holds one open for a group of calls. The embedded engine allows one
+process per data directory, so a notebook kernel never keeps it locked while idle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from starloom.errors import ConfigError, WarehouseError, WarehouseLockedError
+from starloom.settings import Settings, load_settings, redact_url
+
+
+def quote_identifier(name: str) -> str:
+    """A ClickHouse identifier in backquotes, with backquotes and backslashes escaped."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"not an identifier: {name!r}")
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _holder_of(path: Path) -> str:
+    """Who holds the embedded directory, from the engine's status file and /proc."""
+    status = path / "status"
+    try:
+        text = status.read_text()
+    except OSError:
+        return "another process"
+    pid = ""
+    for line in text.splitlines():
+        if line.startswith("PID:"):
+            pid = line.split(":", 1)[1].strip()
+    if not pid:
+        return "another process"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        cmd = ""
+    return f"process {pid}" + (f" ({cmd[:160]})" if cmd else "")
+
+
+class Warehouse:
+    """ClickHouse, embedded (chdb) or a server, with the same methods either way."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or load_settings()
+        self._client = None
+        self._depth = 0
+        self._database_ready = False
+
+    # -- connections -------------------------------------------------------------------
+    @property
+    def database(self) -> str:
+        return self.settings.database
+
+    @property
+    def embedded(self) -> bool:
+        return self.settings.embedded
+
+    def describe(self) -> str:
+        return self.settings.describe()
+
+    def _open(self):
+        if self.embedded:
+            client = self._open_embedded()
+        else:
+            client = self._open_server()
+        if not self._database_ready:
+            try:
+                client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database)}")
+            except ClickHouseError as exc:
+                client.close()
+                raise WarehouseError(
+                    f"Could not create database {self.database!r} on {self.describe()}: "
+                    f"{_first_line(exc)}. Check the user's rights or choose another database "
+                    "(STARLOOM_DATABASE or warehouse.database in env.yaml)."
+                ) from None
+            self._database_ready = True
+        client.database = self.database
+        return client
+
+    def _open_embedded(self):
+        path = self.settings.warehouse_path
+        path.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.settings.lock_timeout
+        delay = 0.2
+        while True:
+            try:
+                return clickhouse_connect.get_client(interface="chdb", path=str(path))
+            except ClickHouseError as exc:
+                locked = (path / "status").exists()
+                if not locked:
+                    raise WarehouseError(
+                        f"Could not open the embedded warehouse at {path}: {_first_line(exc)}. "
+                        "Check that the folder is writable and holds a ClickHouse data directory "
+                        "(or remove it to start empty)."
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise WarehouseLockedError(
+                        f"The embedded warehouse at {path} is held by {_holder_of(path)} and was "
+                        f"not released within {self.settings.lock_timeout:.0f} s. Only one process "
+                        "at a time can open it: wait for that process to finish (a build, or an "
+                        "idle JupyterLab kernel: restart or shut it down), or raise "
+                        "STARLOOM_LOCK_TIMEOUT. For concurrent use, point STARLOOM_CLICKHOUSE_URL "
+                        "at a ClickHouse server."
+                    ) from None
+                time.sleep(delay + random.uniform(0, delay / 2))
+                delay = min(delay * 1.6, 3.0)
+
+    def _open_server(self):
+        url = self.settings.warehouse_url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"Warehouse URL {redact_url(url)!r} is not understood: use "
+                "http://user@host:8123 or https://user@host:8443 (the password goes in "
+                "STARLOOM_CLICKHOUSE_PASSWORD, never in the URL)."
+            )
+        try:
+            port = parts.port or (8443 if parts.scheme == "https" else 8123)
+        except ValueError:
+            raise ConfigError(f"Warehouse URL {redact_url(url)!r} has an invalid port.") from None
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        kwargs: dict[str, Any] = {}
+        if "compress" in options:
+            kwargs["compress"] = options["compress"].lower() not in ("0", "false", "no")
+        try:
+            return clickhouse_connect.get_client(
+                host=parts.hostname,
+                port=port,
+                username=parts.username or "default",
+                password=self.settings.password or (parts.password or ""),
+                secure=parts.scheme == "https",
+                connect_timeout=int(options.get("connect_timeout", 10)),
+                **kwargs,
+            )
+        except ClickHouseError as exc:
+            raise WarehouseError(
+                f"Could not reach the ClickHouse server at {redact_url(url)}: {_first_line(exc)}. "
+                "Check that the server runs and the URL, user and STARLOOM_CLICKHOUSE_PASSWORD are "
+                "right, or unset STARLOOM_CLICKHOUSE_URL to use the embedded warehouse."
+            ) from None
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator["Warehouse"]:
+        """Hold one connection open for a block of calls; released at the end of the block."""
+        if self._depth == 0:
+            self._client = self._open()
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                client, self._client = self._client, None
+                client.close()
+
+    @contextlib.contextmanager
+    def _use(self):
+        with self.session():
+            yield self._client
+
+    # -- statements ----------------------------------------------------------------------
+    def _run(self, what: str, sql: str, fn):
+        with self._use() as client:
+            try:
+                return fn(client)
+            except ClickHouseError as exc:
+                raise WarehouseError(
+                    f"ClickHouse refused {what}: {_first_line(exc)}\n--- statement ---\n"
+                    f"{sql.strip()[:2000]}"
+                ) from None
+
+    def command(self, sql: str, parameters: dict | None = None, settings: dict | None = None):
+        """Run a statement that returns no rows (DDL, INSERT ... SELECT)."""
+        return self._run(
+            "a command", sql,
+            lambda c: c.command(sql, parameters=parameters, settings=settings),
+        )
+
+    def query_df(self, sql: str, parameters: dict | None = None):
+        """A query's result as a pandas DataFrame."""
+        return self._run("a query", sql, lambda c: c.query_df(sql, parameters=parameters))
+
+    def query_arrow(self, sql: str, parameters: dict | None = None):
+        """A query's result as a pyarrow Table."""
+        return self._run("a query", sql, lambda c: c.query_arrow(sql, parameters=parameters))
+
+    def query_rows(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        return self._run("a query", sql, lambda c: c.query(sql, parameters=parameters).result_rows)
+
+    def scalar(self, sql: str, parameters: dict | None = None):
+        rows = self.query_rows(sql, parameters)
+        return rows[0][0] if rows else None
+
+    def insert_df(self, table: str, df, **kwargs):
+        return self._run(
+            f"an insert into {table}", f"INSERT INTO {table}",
+            lambda c: c.insert_df(table, df, database=self.database, **kwargs),
+        )
+
+    def insert_arrow(self, table: str, arrow_table, **kwargs):
+        return self._run(
+            f"an insert into {table}", f"INSERT INTO {table}",
+            lambda c: c.insert_arrow(table, arrow_table, database=self.database, **kwargs),
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+    def qualified(self, table: str) -> str:
+        return f"{quote_identifier(self.database)}.{quote_identifier(table)}"
+
+    def table_exists(self, table: str) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                {"db": self.database, "t": table},
+            )
+        )
+
+    def tables(self) -> list[str]:
+        rows = self.query_rows(
+            "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
+            {"db": self.database},
+        )
+        return [r[0] for r in rows]
+
+    def count(self, table: str) -> int:
+        return int(self.scalar(f"SELECT count() FROM {self.qualified(table)}"))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    for marker in ("DB::Exception:", "Code:"):
+        if marker in text:
+            text = text[text.index(marker):]
+            break
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def connect(settings: Settings | None = None, project_dir: str | Path | None = None) -> Warehouse:
+    """The configured warehouse (no connection is held until a call needs one)."""
+    if settings is None:
+        settings = load_settings(Path(project_dir) if project_dir else None)
+    return Warehouse(settings)

@@ -20,10 +20,14 @@ def _cmd_sql(args) -> int:
     else:
         import pandas as pd
 
-        with pd.option_context("display.max_rows", args.max_rows, "display.width", 200,
-                               "display.max_columns", 50):
-            print(df.to_string(index=False, max_rows=args.max_rows) if len(df) else
-                  f"(no rows; columns: {', '.join(map(str, df.columns))})")
+        with pd.option_context(
+            "display.max_rows", args.max_rows, "display.width", 200, "display.max_columns", 50
+        ):
+            print(
+                df.to_string(index=False, max_rows=args.max_rows)
+                if len(df)
+                else f"(no rows; columns: {', '.join(map(str, df.columns))})"
+            )
     return 0
 
 
@@ -33,7 +37,9 @@ def _cmd_tables(args) -> int:
     wh = connect()
     df = wh.query_df(
         "SELECT name, engine, total_rows AS rows FROM system.tables WHERE database = {d:String} "
-        "AND name NOT LIKE '%\\_\\_new' ORDER BY name", {"d": wh.database})
+        "AND name NOT LIKE '%\\_\\_new' ORDER BY name",
+        {"d": wh.database},
+    )
     print(f"-- {wh.describe()}")
     print(df.to_string(index=False) if len(df) else "(no tables yet: run `make build`)")
     return 0
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starloom", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sql", help="run a query against the configured warehouse")
-    p.add_argument("query", help="the SQL, e.g. \"SELECT * FROM dim_customers LIMIT 5\"")
+    p.add_argument("query", help='the SQL, e.g. "SELECT * FROM dim_customers LIMIT 5"')
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--max-rows", type=int, default=100)
     p.set_defaults(func=_cmd_sql)

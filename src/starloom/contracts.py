@@ -38,8 +38,12 @@ class Column:
     def clickhouse_type(self) -> str:
         dec = self.decimal
         base = {
-            "int64": "Int64", "float64": "Float64", "string": "String", "bool": "Bool",
-            "datetime": "DateTime64(3, 'UTC')", "date": "Date32",
+            "int64": "Int64",
+            "float64": "Float64",
+            "string": "String",
+            "bool": "Bool",
+            "datetime": "DateTime64(3, 'UTC')",
+            "date": "Date32",
         }.get(self.type) or f"Decimal({dec[0]}, {dec[1]})"
         return f"Nullable({base})" if self.nullable else base
 
@@ -48,8 +52,12 @@ class Column:
         if dec:
             return pa.decimal128(*dec)
         return {
-            "int64": pa.int64(), "float64": pa.float64(), "string": pa.string(),
-            "bool": pa.bool_(), "datetime": pa.timestamp("ms", tz="UTC"), "date": pa.date32(),
+            "int64": pa.int64(),
+            "float64": pa.float64(),
+            "string": pa.string(),
+            "bool": pa.bool_(),
+            "datetime": pa.timestamp("ms", tz="UTC"),
+            "date": pa.date32(),
         }[self.type]
 
 
@@ -65,7 +73,7 @@ class Contract:
         return [c.name for c in self.columns]
 
     @classmethod
-    def from_dict(cls, spec: dict, where: str, primary_key=()) -> "Contract":
+    def from_dict(cls, spec: dict, where: str, primary_key=()) -> Contract:
         cols = []
         for name, rules in (spec or {}).items():
             rules = rules or {}
@@ -76,18 +84,25 @@ class Contract:
                     f"{', '.join(TYPES)} or decimal(P,S)."
                 )
             accepted = rules.get("accepted_values")
-            cols.append(Column(
-                name=name, type=ctype, nullable=bool(rules.get("nullable", True)),
-                accepted_values=tuple(accepted) if accepted else None,
-                min=rules.get("min"), max=rules.get("max"),
-                description=str(rules.get("description", "")),
-            ))
+            cols.append(
+                Column(
+                    name=name,
+                    type=ctype,
+                    nullable=bool(rules.get("nullable", True)),
+                    accepted_values=tuple(accepted) if accepted else None,
+                    min=rules.get("min"),
+                    max=rules.get("max"),
+                    description=str(rules.get("description", "")),
+                )
+            )
         if not cols:
             raise ContractError(f"{where}: the contract declares no columns.")
         pk = tuple(primary_key or ())
         missing = [k for k in pk if k not in {c.name for c in cols}]
         if missing:
-            raise ContractError(f"{where}: primary key column(s) {missing} are not in the contract.")
+            raise ContractError(
+                f"{where}: primary key column(s) {missing} are not in the contract."
+            )
         return cls(columns=tuple(cols), primary_key=pk)
 
     def arrow_schema(self, extra: list[tuple[str, pa.DataType]] = ()) -> pa.Schema:
@@ -103,15 +118,28 @@ def _coerce(col: Column, values: pd.Series) -> pd.Series:
     if col.type == "float64" or col.decimal:
         return pd.to_numeric(values, errors="coerce").astype("Float64")
     if col.type == "bool":
-        mapping = {True: True, False: False, 1: True, 0: False, "true": True, "false": False,
-                   "1": True, "0": False, "t": True, "f": False}
+        mapping = {
+            True: True,
+            False: False,
+            "true": True,
+            "false": False,
+            "1": True,
+            "0": False,
+            "t": True,
+            "f": False,
+        }
         return values.map(lambda v: mapping.get(v.lower() if isinstance(v, str) else v))
     if col.type == "datetime":
         return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     if col.type == "date":
         return pd.to_datetime(values, errors="coerce", format="mixed").dt.normalize()
-    return values.map(lambda v: v if isinstance(v, str) or v is None or v is pd.NA
-                      else (None if isinstance(v, float) and np.isnan(v) else str(v)))
+    return values.map(
+        lambda v: (
+            v
+            if isinstance(v, str) or v is None or v is pd.NA
+            else (None if isinstance(v, float) and np.isnan(v) else str(v))
+        )
+    )
 
 
 def validate(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -141,9 +169,11 @@ def validate(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.Dat
             flag(~present, f"column {col.name}: missing value (not nullable)")
         ok = typed.notna()
         if col.accepted_values is not None:
-            flag(ok & ~typed.isin(list(col.accepted_values)),
-                 f"column {col.name}: not one of {list(col.accepted_values)}: "
-                 + raw.astype(str).str.slice(0, 60))
+            flag(
+                ok & ~typed.isin(list(col.accepted_values)),
+                f"column {col.name}: not one of {list(col.accepted_values)}: "
+                + raw.astype(str).str.slice(0, 60),
+            )
         if col.min is not None:
             flag(ok & (typed < col.min), f"column {col.name}: below minimum {col.min}")
         if col.max is not None:

@@ -41,7 +41,7 @@ def ensure(wh: Warehouse) -> None:
 
 
 def new_load_id(source: str, entity: str) -> str:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     return f"{source}.{entity}.{stamp}.{uuid.uuid4().hex[:8]}"
 
 
@@ -49,8 +49,9 @@ def record_load(wh: Warehouse, row: dict) -> None:
     wh.insert_df("starloom_loads", pd.DataFrame([row]))
 
 
-def replace_quarantine(wh: Warehouse, source: str, entity: str, partitions: list[dt.date],
-                       bad: pd.DataFrame) -> None:
+def replace_quarantine(
+    wh: Warehouse, source: str, entity: str, partitions: list[dt.date], bad: pd.DataFrame
+) -> None:
     """Quarantined rows of these partitions, replacing those of any earlier load of them."""
     if partitions:
         wh.command(
@@ -59,9 +60,10 @@ def replace_quarantine(wh: Warehouse, source: str, entity: str, partitions: list
             {"s": source, "e": entity, "p": list(partitions)},
         )
     if len(bad):
-        wh.insert_df("starloom_quarantine", bad[
-            ["load_id", "source", "entity", "partition", "file", "line", "reason", "record"]
-        ])
+        wh.insert_df(
+            "starloom_quarantine",
+            bad[["load_id", "source", "entity", "partition", "file", "line", "reason", "record"]],
+        )
 
 
 def manifest(wh: Warehouse, source: str, entity: str) -> pd.DataFrame:

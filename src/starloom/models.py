@@ -72,8 +72,10 @@ def load_models(sql_dir: Path) -> dict[str, Model]:
         text = path.read_text()
         m = _HEADER.match(text)
         if not m:
-            raise ModelError(f"{path}: no YAML header. Start the file with /* --- ... --- */ "
-                             "holding at least `description` and `materialization`.")
+            raise ModelError(
+                f"{path}: no YAML header. Start the file with /* --- ... --- */ "
+                "holding at least `description` and `materialization`."
+            )
         try:
             meta = yaml.safe_load(m.group(1)) or {}
         except yaml.YAMLError as exc:
@@ -83,10 +85,10 @@ def load_models(sql_dir: Path) -> dict[str, Model]:
             raise ModelError(f"{path}: materialization {mat!r} is not one of {MATERIALIZATIONS}.")
         if path.stem in models:
             raise ModelError(f"Two models are named {path.stem}: {models[path.stem].path}, {path}.")
-        model = Model(path.stem, path, path.parent.name, text[m.end():].strip(), meta)
+        model = Model(path.stem, path, path.parent.name, text[m.end() :].strip(), meta)
         # discover refs by rendering with recording functions
-        _render(model, lambda n: model.refs.add(n) or n,
-                lambda s, t: model.sources.add((s, t)) or t)
+        refs, srcs = model.refs, model.sources
+        _render(model, lambda n, r=refs: r.add(n) or n, lambda s, t, r=srcs: r.add((s, t)) or t)
         models[model.name] = model
     for model in models.values():
         unknown = model.refs - set(models)
@@ -137,25 +139,32 @@ def _tests_sql(wh: Warehouse, model: Model, table: str) -> list[tuple[str, str, 
             args = args or {}
             severity = args.get("severity", "error") if isinstance(args, dict) else "error"
             if name == "unique":
-                sql = f"SELECT count() FROM (SELECT {col} FROM {t} GROUP BY {col} HAVING count() > 1)"
+                sql = (
+                    f"SELECT count() FROM (SELECT {col} FROM {t} GROUP BY {col} HAVING count() > 1)"
+                )
             elif name == "not_null":
                 sql = f"SELECT countIf({col} IS NULL) FROM {t}"
             elif name == "accepted_values":
-                values = ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
-                                   for v in args["values"])
+                values = ", ".join(
+                    "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
+                    for v in args["values"]
+                )
                 sql = f"SELECT countIf({col} NOT IN ({values})) FROM {t}"
             elif name == "relationships":
                 other = wh.qualified(args["to"])
-                sql = (f"SELECT count() FROM {t} WHERE {col} NOT IN "
-                       f"(SELECT {quote_identifier(args['field'])} FROM {other})")
+                sql = (
+                    f"SELECT count() FROM {t} WHERE {col} NOT IN "
+                    f"(SELECT {quote_identifier(args['field'])} FROM {other})"
+                )
             else:
                 raise ModelError(f"{model.path}: unknown test {name!r} on column {column}.")
             out.append((name, column, severity, sql))
     return out
 
 
-def build(wh: Warehouse, select=None, *, run_date=None, sql_dir: Path | None = None
-          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build(
+    wh: Warehouse, select=None, *, run_date=None, sql_dir: Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build the selected models in dependency order; returns (builds, test results)."""
     sql_dir = sql_dir or wh.settings.project_dir / "sql"
     models = load_models(sql_dir)
@@ -181,10 +190,15 @@ def build(wh: Warehouse, select=None, *, run_date=None, sql_dir: Path | None = N
                 finally:
                     wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
             results.extend(tests)
-            builds.append({"model": name, "layer": model.layer,
-                           "materialization": model.materialization,
-                           "rows": wh.count(name),
-                           "seconds": round(time.perf_counter() - started, 3)})
+            builds.append(
+                {
+                    "model": name,
+                    "layer": model.layer,
+                    "materialization": model.materialization,
+                    "rows": wh.count(name),
+                    "seconds": round(time.perf_counter() - started, 3),
+                }
+            )
         if results:
             _record_tests(wh, results)
     return pd.DataFrame(builds), pd.DataFrame(results)
@@ -194,23 +208,33 @@ def _run_tests(wh, model: Model, table: str, run_id: str, shown_as: str | None =
     rows = []
     for test, column, severity, sql in _tests_sql(wh, model, table):
         failures = int(wh.scalar(sql))
-        rows.append({"run_id": run_id, "model": shown_as or table, "test": test, "column": column,
-                     "severity": severity, "failures": failures,
-                     "status": "pass" if failures == 0 else ("fail" if severity == "error"
-                                                             else "warn"),
-                     "checked_at": dt.datetime.now(dt.timezone.utc)})
+        rows.append(
+            {
+                "run_id": run_id,
+                "model": shown_as or table,
+                "test": test,
+                "column": column,
+                "severity": severity,
+                "failures": failures,
+                "status": "pass" if failures == 0 else ("fail" if severity == "error" else "warn"),
+                "checked_at": dt.datetime.now(dt.UTC),
+            }
+        )
     failed = [r for r in rows if r["status"] == "fail"]
     if failed:
         _record_tests(wh, rows)
-        lines = "; ".join(f"{r['test']} on {r['column']}: {r['failures']} failing rows"
-                          for r in failed)
-        raise ModelError(f"Model {shown_as or table} ({model.path.name}) failed its tests: {lines}. "
-                         "The previous table was kept.")
+        lines = "; ".join(
+            f"{r['test']} on {r['column']}: {r['failures']} failing rows" for r in failed
+        )
+        raise ModelError(
+            f"Model {shown_as or table} ({model.path.name}) failed its tests: {lines}. "
+            "The previous table was kept."
+        )
     return rows
 
 
 def _record_tests(wh: Warehouse, rows: list[dict]) -> None:
-    wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified('starloom_test_results')} (
+    wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified("starloom_test_results")} (
         run_id String, model String, test String, column String, severity String,
         failures UInt64, status String, checked_at DateTime64(3, 'UTC')
     ) ENGINE = MergeTree ORDER BY (model, checked_at)""")
@@ -219,8 +243,10 @@ def _record_tests(wh: Warehouse, rows: list[dict]) -> None:
 
 def _swap(wh: Warehouse, aside: str, name: str) -> None:
     if wh.table_exists(name):
-        kind = wh.scalar("SELECT engine FROM system.tables WHERE database = {d:String} AND "
-                         "name = {n:String}", {"d": wh.database, "n": name})
+        kind = wh.scalar(
+            "SELECT engine FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+            {"d": wh.database, "n": name},
+        )
         if kind == "View":
             wh.command(f"DROP VIEW {wh.qualified(name)}")
             wh.command(f"RENAME TABLE {wh.qualified(aside)} TO {wh.qualified(name)}")

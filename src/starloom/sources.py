@@ -62,15 +62,16 @@ class Source:
         for e in self.entities:
             if e.name == name:
                 return e
-        raise ConfigError(f"Source {self.name!r} has no table {name!r}; it has "
-                          f"{[e.name for e in self.entities]}.")
+        raise ConfigError(
+            f"Source {self.name!r} has no table {name!r}; it has {[e.name for e in self.entities]}."
+        )
 
 
 def _resolve_url(url: str, project_dir: Path) -> str:
     """sqlite:///relative/path is taken relative to the project, not the working folder."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str(project_dir / url[len(prefix):])
+        return prefix + str(project_dir / url[len(prefix) :])
     return url
 
 
@@ -87,7 +88,9 @@ def load_source(path: Path, project_dir: Path) -> Source:
     fmt = spec.get("format", "")
     if kind == "files" and fmt not in FILE_FORMATS:
         raise ConfigError(f"{where}: `format` must be one of {FILE_FORMATS}, not {fmt!r}.")
-    url = _resolve_url(expand(str(spec.get("url", "")), where), project_dir) if kind == "sql" else ""
+    url = (
+        _resolve_url(expand(str(spec.get("url", "")), where), project_dir) if kind == "sql" else ""
+    )
     if kind == "sql" and not url:
         raise ConfigError(f"{where}: a sql source needs a SQLAlchemy `url`.")
     entities = []
@@ -97,12 +100,17 @@ def load_source(path: Path, project_dir: Path) -> Source:
         contract = Contract.from_dict(espec.get("columns"), ewhere, espec.get("primary_key", ()))
         if kind == "files" and not espec.get("path"):
             raise ConfigError(f"{ewhere}: a files table needs a `path` (glob).")
-        entities.append(Entity(
-            source=name, name=ename, contract=contract, cursor=espec.get("cursor"),
-            path=expand(str(espec["path"]), ewhere) if espec.get("path") else None,
-            partition_key=espec.get("partition_key"),
-            partitions=int(espec.get("partitions", 2)),
-        ))
+        entities.append(
+            Entity(
+                source=name,
+                name=ename,
+                contract=contract,
+                cursor=espec.get("cursor"),
+                path=expand(str(espec["path"]), ewhere) if espec.get("path") else None,
+                partition_key=espec.get("partition_key"),
+                partitions=int(espec.get("partitions", 2)),
+            )
+        )
     if not entities:
         raise ConfigError(f"{where}: the source declares no `tables`.")
     return Source(name=name, kind=kind, entities=tuple(entities), url=url, format=fmt, file=path)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import clickhouse_connect
@@ -151,7 +152,7 @@ class Warehouse:
             ) from None
 
     @contextlib.contextmanager
-    def session(self) -> Iterator["Warehouse"]:
+    def session(self) -> Iterator[Warehouse]:
         """Hold one connection open for a block of calls; released at the end of the block."""
         if self._depth == 0:
             self._client = self._open()
@@ -183,7 +184,8 @@ class Warehouse:
     def command(self, sql: str, parameters: dict | None = None, settings: dict | None = None):
         """Run a statement that returns no rows (DDL, INSERT ... SELECT)."""
         return self._run(
-            "a command", sql,
+            "a command",
+            sql,
             lambda c: c.command(sql, parameters=parameters, settings=settings),
         )
 
@@ -204,13 +206,15 @@ class Warehouse:
 
     def insert_df(self, table: str, df, **kwargs):
         return self._run(
-            f"an insert into {table}", f"INSERT INTO {table}",
+            f"an insert into {table}",
+            f"INSERT INTO {table}",
             lambda c: c.insert_df(table, df, database=self.database, **kwargs),
         )
 
     def insert_arrow(self, table: str, arrow_table, **kwargs):
         return self._run(
-            f"an insert into {table}", f"INSERT INTO {table}",
+            f"an insert into {table}",
+            f"INSERT INTO {table}",
             lambda c: c.insert_arrow(table, arrow_table, database=self.database, **kwargs),
         )
 
@@ -221,7 +225,8 @@ class Warehouse:
     def table_exists(self, table: str) -> bool:
         return bool(
             self.scalar(
-                "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                "SELECT count() FROM system.tables "
+                "WHERE database = {db:String} AND name = {t:String}",
                 {"db": self.database, "t": table},
             )
         )
@@ -241,7 +246,7 @@ def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     for marker in ("DB::Exception:", "Code:"):
         if marker in text:
-            text = text[text.index(marker):]
+            text = text[text.index(marker) :]
             break
     return text.splitlines()[0][:500] if text else type(exc).__name__
 

@@ -7,8 +7,11 @@ shareable HTML.
 """
 
 from starloom.errors import StarloomError
+from starloom.notebook import install as _install_notebook_errors
 from starloom.settings import Settings, load_settings
 from starloom.warehouse import Warehouse, connect
+
+_install_notebook_errors()
 
 __all__ = ["StarloomError", "Settings", "load_settings", "Warehouse", "connect"]
 __version__ = "0.1.0"

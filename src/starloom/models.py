@@ -20,7 +20,6 @@ failed build or test leaves the previous table as it was.
 
 from __future__ import annotations
 
-import datetime as dt
 import graphlib
 import re
 import time
@@ -32,8 +31,9 @@ import jinja2
 import pandas as pd
 import yaml
 
+from starloom import checks
 from starloom.errors import ModelError
-from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse import Warehouse
 
 _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
 MATERIALIZATIONS = ("view", "table")
@@ -128,40 +128,6 @@ def _ddl_table(wh: Warehouse, model: Model, target: str, body: str) -> str:
     return " ".join(parts) + f" AS\n{body}"
 
 
-def _tests_sql(wh: Warehouse, model: Model, table: str) -> list[tuple[str, str, str, str]]:
-    """(test name, column, severity, SQL counting failing rows) for each declared test."""
-    t = wh.qualified(table)
-    out = []
-    for column, spec in model.columns.items():
-        col = quote_identifier(column)
-        for test in (spec or {}).get("tests") or []:
-            name, args = (test, {}) if isinstance(test, str) else next(iter(test.items()))
-            args = args or {}
-            severity = args.get("severity", "error") if isinstance(args, dict) else "error"
-            if name == "unique":
-                sql = (
-                    f"SELECT count() FROM (SELECT {col} FROM {t} GROUP BY {col} HAVING count() > 1)"
-                )
-            elif name == "not_null":
-                sql = f"SELECT countIf({col} IS NULL) FROM {t}"
-            elif name == "accepted_values":
-                values = ", ".join(
-                    "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
-                    for v in args["values"]
-                )
-                sql = f"SELECT countIf({col} NOT IN ({values})) FROM {t}"
-            elif name == "relationships":
-                other = wh.qualified(args["to"])
-                sql = (
-                    f"SELECT count() FROM {t} WHERE {col} NOT IN "
-                    f"(SELECT {quote_identifier(args['field'])} FROM {other})"
-                )
-            else:
-                raise ModelError(f"{model.path}: unknown test {name!r} on column {column}.")
-            out.append((name, column, severity, sql))
-    return out
-
-
 def build(
     wh: Warehouse, select=None, *, run_date=None, sql_dir: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -179,13 +145,13 @@ def build(
             body = _render(model, wh.qualified, lambda s, t: wh.qualified(f"raw_{s}__{t}"))
             if model.materialization == "view":
                 wh.command(f"CREATE OR REPLACE VIEW {wh.qualified(name)} AS\n{body}", params)
-                tests = _run_tests(wh, model, name, run_id)
+                tests = checks.run_model_tests(wh, model, name, run_id)
             else:
                 aside = f"{name}__new"
                 wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
                 try:
                     wh.command(_ddl_table(wh, model, aside, body), params)
-                    tests = _run_tests(wh, model, aside, run_id, shown_as=name)
+                    tests = checks.run_model_tests(wh, model, aside, run_id, shown_as=name)
                     _swap(wh, aside, name)
                 finally:
                     wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
@@ -200,45 +166,8 @@ def build(
                 }
             )
         if results:
-            _record_tests(wh, results)
+            checks.record_results(wh, results)
     return pd.DataFrame(builds), pd.DataFrame(results)
-
-
-def _run_tests(wh, model: Model, table: str, run_id: str, shown_as: str | None = None) -> list:
-    rows = []
-    for test, column, severity, sql in _tests_sql(wh, model, table):
-        failures = int(wh.scalar(sql))
-        rows.append(
-            {
-                "run_id": run_id,
-                "model": shown_as or table,
-                "test": test,
-                "column": column,
-                "severity": severity,
-                "failures": failures,
-                "status": "pass" if failures == 0 else ("fail" if severity == "error" else "warn"),
-                "checked_at": dt.datetime.now(dt.UTC),
-            }
-        )
-    failed = [r for r in rows if r["status"] == "fail"]
-    if failed:
-        _record_tests(wh, rows)
-        lines = "; ".join(
-            f"{r['test']} on {r['column']}: {r['failures']} failing rows" for r in failed
-        )
-        raise ModelError(
-            f"Model {shown_as or table} ({model.path.name}) failed its tests: {lines}. "
-            "The previous table was kept."
-        )
-    return rows
-
-
-def _record_tests(wh: Warehouse, rows: list[dict]) -> None:
-    wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified("starloom_test_results")} (
-        run_id String, model String, test String, column String, severity String,
-        failures UInt64, status String, checked_at DateTime64(3, 'UTC')
-    ) ENGINE = MergeTree ORDER BY (model, checked_at)""")
-    wh.insert_df("starloom_test_results", pd.DataFrame(rows))
 
 
 def _swap(wh: Warehouse, aside: str, name: str) -> None:

@@ -1,0 +1,19 @@
+"""Notebook niceties: a StarloomError shows as its one-paragraph message, not a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+from starloom.errors import StarloomError
+
+
+def _short_error(shell, etype, value, tb, tb_offset=None):
+    shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
+
+
+def install() -> None:
+    """In an IPython kernel, show starloom's errors as their message alone."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is not None and hasattr(shell, "set_custom_exc"):
+        shell.set_custom_exc((StarloomError,), _short_error)

@@ -1,0 +1,117 @@
+"""The embedded warehouse (real chdb): round trips, the lock held by another process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from starloom.errors import WarehouseError, WarehouseLockedError
+from starloom.settings import Settings
+from starloom.warehouse import Warehouse, quote_identifier
+
+HOLD = textwrap.dedent("""
+    import sys, time, clickhouse_connect
+    c = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1])
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    c.close()
+""")
+
+
+def _settings(path: Path, timeout: float = 2.0) -> Settings:
+    return Settings(
+        project_dir=path, warehouse_path=path / "wh", database="t_db", lock_timeout=timeout
+    )
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen:
+    (path / "wh").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path / "wh"), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_round_trip_and_parameters(tmp_path):
+    wh = Warehouse(_settings(tmp_path))
+    wh.command(
+        "CREATE TABLE t (id Int64, name String, at DateTime64(3, 'UTC')) "
+        "ENGINE = MergeTree ORDER BY id"
+    )
+    df = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "name": ["a'b", "c"],
+            "at": pd.to_datetime(["2024-01-01 10:00", "2024-01-02 00:00"], utc=True),
+        }
+    )
+    wh.insert_df("t", df)
+    got = wh.query_df("SELECT * FROM t WHERE name = {n:String}", {"n": "a'b"})
+    assert got.id.tolist() == [1]
+    assert wh.tables() == ["t"] and wh.table_exists("t") and wh.count("t") == 2
+    assert wh.query_arrow("SELECT id FROM t ORDER BY id").column("id").to_pylist() == [1, 2]
+
+
+def test_no_connection_is_held_between_calls(tmp_path):
+    wh = Warehouse(_settings(tmp_path))
+    wh.command("SELECT 1")
+    # another process can open the directory right away
+    done = subprocess.run(
+        [sys.executable, "-c", HOLD, str(tmp_path / "wh"), "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "held" in done.stdout
+
+
+def test_locked_warehouse_names_the_holder_and_what_to_do(tmp_path):
+    holder = _hold(tmp_path, 30)
+    try:
+        started = time.monotonic()
+        with pytest.raises(WarehouseLockedError) as err:
+            Warehouse(_settings(tmp_path, timeout=1.5)).command("SELECT 1")
+        assert time.monotonic() - started >= 1.5
+        message = str(err.value)
+        assert f"process {holder.pid}" in message
+        assert "STARLOOM_LOCK_TIMEOUT" in message and "JupyterLab" in message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_waits_for_the_lock_to_be_released(tmp_path):
+    holder = _hold(tmp_path, 1.0)
+    try:
+        assert Warehouse(_settings(tmp_path, timeout=30)).scalar("SELECT 41 + 1") == 42
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path):
+    holder = _hold(tmp_path, 60)
+    holder.kill()
+    holder.wait()
+    assert Warehouse(_settings(tmp_path, timeout=10)).scalar("SELECT 1") == 1
+
+
+def test_refused_statement_names_the_problem_and_shows_it(tmp_path):
+    wh = Warehouse(_settings(tmp_path))
+    with pytest.raises(WarehouseError, match="UNKNOWN_TABLE") as err:
+        wh.query_df("SELECT * FROM no_such_table")
+    assert "SELECT * FROM no_such_table" in str(err.value)
+
+
+def test_quote_identifier_escapes():
+    assert quote_identifier("a`b") == "`a\\`b`"
+    with pytest.raises(ValueError):
+        quote_identifier("")

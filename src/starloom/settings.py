@@ -50,8 +50,9 @@ def _read_dotenv(path: Path) -> dict[str, str]:
 class Settings:
     project_dir: Path
     warehouse_path: Path
-    warehouse_url: str = ""
+    warehouse_url: str = field(default="", repr=False)  # may carry a password
     database: str = "starloom"
+    cluster: str = ""
     password: str = field(default="", repr=False)
     dask_scheduler: str = ""
     lock_timeout: float = 60.0
@@ -97,6 +98,7 @@ def load_settings(project_dir: Path | None = None) -> Settings:
     path = environ.get("STARLOOM_WAREHOUSE_PATH") or wh.get("path") or ".warehouse"
     url = environ.get("STARLOOM_CLICKHOUSE_URL") or wh.get("url") or ""
     database = environ.get("STARLOOM_DATABASE") or wh.get("database") or "starloom"
+    cluster = environ.get("STARLOOM_CLUSTER") or wh.get("cluster") or ""
     warehouse_path = Path(path)
     if not warehouse_path.is_absolute():
         warehouse_path = root / warehouse_path
@@ -109,6 +111,7 @@ def load_settings(project_dir: Path | None = None) -> Settings:
         warehouse_path=warehouse_path,
         warehouse_url=url,
         database=database,
+        cluster=cluster,
         password=environ.get("STARLOOM_CLICKHOUSE_PASSWORD", ""),
         dask_scheduler=environ.get("STARLOOM_DASK_SCHEDULER") or raw.get("dask_scheduler") or "",
         lock_timeout=lock_timeout,

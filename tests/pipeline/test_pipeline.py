@@ -121,3 +121,18 @@ def test_bad_run_date_fails_with_a_clear_message(built, tmp_path):
     done = _build(root, "--env--run_date", "07/01/2024", "--env--demo_size", "0.05")
     assert done.returncode != 0
     assert "is not a date in the format YYYY-MM-DD" in done.stdout + done.stderr
+
+
+def test_ploomber_plot_works_offline(built):
+    root, _ = built
+    done = subprocess.run(
+        [str(BIN / "ploomber"), "plot", "--backend", "pygraphviz", "--output", "output/dag.png"],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        env=ploomber_env(),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    png = (root / "output" / "dag.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000

@@ -7,7 +7,7 @@ export PLOOMBER_STATS_ENABLED := false
 export PLOOMBER_VERSION_CHECK_DISABLED := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: build test test-fast lab plot clean docs
+.PHONY: build test test-fast lab plot bench clean docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,12 +24,17 @@ test: $(STAMP)  ## the whole test suite
 test-fast: $(STAMP)  ## everything but the whole-pipeline tests
 	$(BIN)/python -m pytest -m "not slow"
 
-lab: $(STAMP)  ## JupyterLab on the project
-	$(BIN)/jupyter lab --config=jupyter_server_config.py
+lab: $(STAMP)  ## JupyterLab on the project, with Ploomber's parameter injection (see jupyter_server_config.py)
+	$(BIN)/jupyter lab --config=$(CURDIR)/jupyter_server_config.py --ServerApp.root_dir=$(CURDIR)
 
 plot: $(STAMP)  ## the DAG picture, offline
 	@mkdir -p output
 	$(BIN)/ploomber plot --backend pygraphviz --output output/pipeline.png
+
+SF ?= 1
+REPEAT ?= 1
+bench: $(STAMP)  ## TPC-H to a star schema against file() and pandas: make bench SF=1 REPEAT=3
+	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT)
 
 clean:  ## remove products and the embedded warehouse (keeps .venv)
 	rm -rf output .warehouse data

@@ -33,8 +33,9 @@ plot: $(STAMP)  ## the DAG picture, offline
 
 SF ?= 1
 REPEAT ?= 1
-bench: $(STAMP)  ## TPC-H to a star schema against file() and pandas: make bench SF=1 REPEAT=3
-	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT)
+PEER ?=
+bench: $(STAMP)  ## TPC-H to a star schema against file(), pandas (and PEER=dbt): make bench SF=1 REPEAT=3
+	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT) $(if $(PEER),--peer $(PEER))
 
 clean:  ## remove products and the embedded warehouse (keeps .venv)
 	rm -rf output .warehouse data

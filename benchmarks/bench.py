@@ -139,14 +139,10 @@ def _create_raw(wh, table: str, contract) -> None:
     )
 
 
-def run_file_baseline(settings, data: Path, sf: str) -> dict:
-    """The engine's own limit: INSERT ... SELECT FROM file() per table, same column types."""
-    from starloom.warehouse import Warehouse
-
-    contracts = _contracts(settings)
-    wh = Warehouse(settings)
+def load_with_file(wh, data: Path, batch: str = BATCH) -> int:
+    """INSERT ... SELECT FROM file() per table, with the contracts' column types; rows loaded."""
+    contracts = _contracts(wh.settings)
     rows = 0
-    started = time.perf_counter()
     with wh.session():
         for table in TABLES:
             _create_raw(wh, table, contracts[table])
@@ -156,9 +152,19 @@ def run_file_baseline(settings, data: Path, sf: str) -> dict:
             wh.command(
                 f"INSERT INTO {wh.qualified('raw_tpch__' + table)} SELECT * FROM "
                 "file({p:String}, 'CSVWithNames', {s:String})",
-                {"p": str(data / f"date={BATCH}" / f"{table}.csv"), "s": structure},
+                {"p": str(data / f"date={batch}" / f"{table}.csv"), "s": structure},
             )
             rows += wh.count("raw_tpch__" + table)
+    return rows
+
+
+def run_file_baseline(settings, data: Path, sf: str) -> dict:
+    """The engine's own limit: INSERT ... SELECT FROM file() per table, same column types."""
+    from starloom.warehouse import Warehouse
+
+    wh = Warehouse(settings)
+    started = time.perf_counter()
+    rows = load_with_file(wh, data)
     return {
         "rows": rows,
         "ingest_s": time.perf_counter() - started,
@@ -209,12 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "output" / "bench")
     parser.add_argument(
+        "--peer", choices=["dbt"], help="also run the dbt peer (installed on first use)"
+    )
+    parser.add_argument(
         "--skip", nargs="*", default=[], choices=["file", "pandas"], help="baselines to leave out"
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     data = generate(args.sf, args.out / "data")
-    runs: dict[str, list[dict]] = {"starloom": [], "file": [], "pandas": []}
+    runs: dict[str, list[dict]] = {"starloom": [], "file": [], "pandas": [], "dbt": []}
     for rep in range(args.repeat):
         print(f"-- repetition {rep + 1}/{args.repeat}", flush=True)
         runs["starloom"].append(run_starloom(_project(args.out, "starloom"), data, args.sf))
@@ -222,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
             runs["file"].append(run_file_baseline(_project(args.out, "file"), data, args.sf))
         if "pandas" not in args.skip:
             runs["pandas"].append(run_pandas_baseline(_project(args.out, "pandas"), data, args.sf))
+        if args.peer == "dbt":
+            from dbt_peer import run_dbt_peer
+
+            runs["dbt"].append(
+                run_dbt_peer(data, BATCH, args.sf, args.out, load_with_file, check_answers)
+            )
     peak_mb = (
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -244,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         ("file() load (engine limit)", "file", "ingest_s"),
         ("pandas read_csv + insert_df", "pandas", "ingest_s"),
         ("pandas path: star + tests", "pandas", "models_s"),
+        ("dbt peer: raw load with file()", "dbt", "ingest_s"),
+        ("dbt peer: dbt build", "dbt", "models_s"),
     ]
     for label, who, key in stages:
         seconds, rows = _median(runs[who], key), _median(runs[who], "rows")
@@ -256,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     if runs["pandas"]:
         pandas_total = _median(runs["pandas"], "ingest_s") + _median(runs["pandas"], "models_s")
         ratios["whole_path_speedup_vs_pandas"] = pandas_total / (s_in + s_mod)
+    if runs["dbt"]:
+        dbt_total = _median(runs["dbt"], "ingest_s") + _median(runs["dbt"], "models_s")
+        ratios["whole_path_speedup_vs_dbt"] = dbt_total / (s_in + s_mod)
     for name, value in ratios.items():
         lines.append(f"{name:<34}{value:>12.2f}x")
     answers = {who: [r["answers"] for r in rs] for who, rs in runs.items()}

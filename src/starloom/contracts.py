@@ -7,12 +7,15 @@ rows in = rows loaded + rows quarantined.
 
 from __future__ import annotations
 
+import decimal
+import hashlib
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from starloom.errors import ContractError
 
@@ -28,6 +31,8 @@ class Column:
     accepted_values: tuple | None = None
     min: float | None = None
     max: float | None = None
+    max_length: int | None = None
+    pattern: str | None = None
     description: str = ""
 
     @property
@@ -72,8 +77,16 @@ class Contract:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @property
+    def schema_version(self) -> str:
+        """A short hash of the column names and warehouse types, recorded with each load."""
+        text = ";".join(f"{c.name}:{c.clickhouse_type()}" for c in self.columns)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
     @classmethod
-    def from_dict(cls, spec: dict, where: str, primary_key=()) -> Contract:
+    def from_dict(
+        cls, spec: dict, where: str, primary_key=(), extra_columns: str = "ignore"
+    ) -> Contract:
         cols = []
         for name, rules in (spec or {}).items():
             rules = rules or {}
@@ -88,10 +101,12 @@ class Contract:
                 Column(
                     name=name,
                     type=ctype,
-                    nullable=bool(rules.get("nullable", True)),
+                    nullable=bool(rules.get("nullable", True)) and name not in (primary_key or ()),
                     accepted_values=tuple(accepted) if accepted else None,
                     min=rules.get("min"),
                     max=rules.get("max"),
+                    max_length=int(rules["max_length"]) if rules.get("max_length") else None,
+                    pattern=str(rules["pattern"]) if rules.get("pattern") else None,
                     description=str(rules.get("description", "")),
                 )
             )
@@ -103,21 +118,105 @@ class Contract:
             raise ContractError(
                 f"{where}: primary key column(s) {missing} are not in the contract."
             )
-        return cls(columns=tuple(cols), primary_key=pk)
+        if extra_columns not in ("ignore", "fail"):
+            raise ContractError(
+                f"{where}: `extra_columns` must be ignore or fail, not {extra_columns!r}."
+            )
+        for col in cols:
+            if col.pattern:
+                try:
+                    re.compile(col.pattern)
+                except re.error as exc:
+                    raise ContractError(
+                        f"{where}: column {col.name!r} has an invalid pattern: {exc}."
+                    ) from None
+        return cls(columns=tuple(cols), primary_key=pk, extra_columns=extra_columns)
 
     def arrow_schema(self, extra: list[tuple[str, pa.DataType]] = ()) -> pa.Schema:
         return pa.schema([(c.name, c.arrow_type()) for c in self.columns] + list(extra))
 
 
+DATE_MIN = pd.Timestamp("1900-01-01")
+DATE_MAX = pd.Timestamp("2299-12-31 23:59:59.999")  # the range of Date32 and DateTime64
+_INT_TEXT = r"\s*[+-]?\d{1,18}\s*"  # parsed exactly; longer numbers go through float
+
+
+def _coerce_int(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype("Int64")
+    if pd.api.types.is_float_dtype(values) or pd.api.types.is_bool_dtype(values):
+        num = values.astype("float64")
+    else:
+        text = values.astype("string")
+        exact = text.str.fullmatch(_INT_TEXT).fillna(False).astype(bool)
+        out = pd.Series(pd.NA, index=values.index, dtype="Int64")
+        if exact.any():
+            out[exact] = text[exact].str.strip().astype("Int64")
+        rest = ~exact & text.notna()
+        if rest.any():
+            out[rest] = _coerce_int(pd.to_numeric(text[rest], errors="coerce"))
+        return out
+    whole = num.notna() & (np.floor(num) == num) & (num.abs() < 2.0**53)
+    return num.where(whole).astype("Int64")
+
+
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+
+
+def _arrow_cast(values: pd.Series, target: pa.DataType) -> pa.Array | None:
+    """Text cast by Arrow when every value converts (the common case, vectorized), else None."""
+    if not pd.api.types.is_string_dtype(values):
+        return None
+    try:
+        arr = pc.utf8_trim_whitespace(pa.array(values, type=pa.string(), from_pandas=True))
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+        return pc.cast(arr, target)
+    except _ARROW_ERRORS:
+        return None
+
+
+def _fast_coerce(col: Column, values: pd.Series) -> pd.Series | None:
+    """The conversion of a column of text done by Arrow, or None to take the general way."""
+    if col.type == "int64" or col.type == "float64" or col.decimal:
+        target, dtype = (
+            (pa.int64(), pd.Int64Dtype())
+            if col.type == "int64"
+            else (pa.float64(), pd.Float64Dtype())
+        )
+        arr = _arrow_cast(values, target)
+        return (
+            None
+            if arr is None
+            else pd.Series(arr.to_pandas(types_mapper={target: dtype}.get), index=values.index)
+        )
+    if col.type == "date":
+        arr = _arrow_cast(values, pa.date32())
+        if arr is None:
+            return None
+        return pd.Series(pc.cast(arr, pa.timestamp("ns")).to_pandas(), index=values.index)
+    if col.type == "datetime":
+        arr = _arrow_cast(values, pa.timestamp("ns"))
+        if arr is not None:
+            return pd.Series(arr.to_pandas(), index=values.index).dt.tz_localize("UTC")
+        arr = _arrow_cast(values, pa.timestamp("ns", tz="UTC"))
+        return None if arr is None else pd.Series(arr.to_pandas(), index=values.index)
+    return None
+
+
 def _coerce(col: Column, values: pd.Series) -> pd.Series:
     """Values converted to the column type; what cannot be converted becomes missing."""
+    fast = _fast_coerce(col, values)
+    if fast is not None:
+        return fast
     if col.type == "int64":
-        num = pd.to_numeric(values, errors="coerce")
-        whole = num.notna() & (np.floor(num) == num)
-        return num.where(whole).astype("Int64")
+        return _coerce_int(values)
     if col.type == "float64" or col.decimal:
+        if values.dtype == object:
+            values = values.map(lambda v: float(v) if isinstance(v, decimal.Decimal) else v)
         return pd.to_numeric(values, errors="coerce").astype("Float64")
     if col.type == "bool":
+        if pd.api.types.is_bool_dtype(values):
+            return values.astype("boolean")
         mapping = {
             True: True,
             False: False,
@@ -128,11 +227,13 @@ def _coerce(col: Column, values: pd.Series) -> pd.Series:
             "t": True,
             "f": False,
         }
-        return values.map(lambda v: mapping.get(v.lower() if isinstance(v, str) else v))
+        return values.map(lambda v: mapping.get(v.strip().lower() if isinstance(v, str) else v))
     if col.type == "datetime":
         return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
     if col.type == "date":
         return pd.to_datetime(values, errors="coerce", format="mixed").dt.normalize()
+    if pd.api.types.is_string_dtype(values) and values.dtype != object:
+        return values
     return values.map(
         lambda v: (
             v
@@ -142,8 +243,22 @@ def _coerce(col: Column, values: pd.Series) -> pd.Series:
     )
 
 
-def validate(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a partition into (good rows, typed) and (bad rows with a `_reason` column)."""
+def _present(raw: pd.Series) -> pd.Series:
+    """True where a value is given: not null and not blank text."""
+    if pd.api.types.is_string_dtype(raw) and raw.dtype != object:
+        return raw.notna() & (raw.str.strip() != "")
+    return raw.notna() & ~raw.map(lambda v: isinstance(v, str) and v.strip() == "")
+
+
+def validate(
+    df: pd.DataFrame, contract: Contract, *, header_columns: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a partition into (good rows, typed) and (bad rows with a `_reason` column).
+
+    `header_columns`: the input has a header (CSV, Parquet), so a contract column absent
+    from it breaks every row; in JSON lines an absent key is a missing value. A column
+    `_reason_pre` holds reasons found while reading (e.g. bytes that are not UTF-8).
+    """
     reasons = pd.Series("", index=df.index, dtype=object)
 
     def flag(mask: pd.Series, text) -> None:
@@ -153,13 +268,19 @@ def validate(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.Dat
         new = text if isinstance(text, str) else text[mask]
         reasons.loc[mask] = reasons[mask].where(reasons[mask] == "", reasons[mask] + "; ") + new
 
+    if contract.extra_columns == "fail":
+        for name in df.columns:
+            if not name.startswith("_") and name not in contract.names:
+                flag(df[name].notna(), f"unexpected column {name} (extra_columns: fail)")
     out = pd.DataFrame(index=df.index)
     for col in contract.columns:
         if col.name not in df.columns:
             raw = pd.Series(None, index=df.index, dtype=object)
+            if header_columns:
+                flag(pd.Series(True, index=df.index), f"column {col.name} missing from the source")
         else:
             raw = df[col.name]
-        present = raw.notna() & ~raw.map(lambda v: isinstance(v, str) and v.strip() == "")
+        present = _present(raw)
         typed = _coerce(col, raw)
         bad_type = present & typed.isna()
         if bad_type.any():
@@ -168,6 +289,19 @@ def validate(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.Dat
         if not col.nullable:
             flag(~present, f"column {col.name}: missing value (not nullable)")
         ok = typed.notna()
+        if col.type in ("date", "datetime"):
+            naive = typed.dt.tz_localize(None) if col.type == "datetime" else typed
+            flag(
+                ok & ((naive < DATE_MIN) | (naive > DATE_MAX)),
+                f"column {col.name}: out of range 1900-01-01..2299-12-31: "
+                + raw.astype(str).str.slice(0, 60),
+            )
+        dec = col.decimal
+        if dec:
+            flag(
+                ok & (typed.abs() >= 10.0 ** (dec[0] - dec[1])),
+                f"column {col.name}: does not fit {col.type}",
+            )
         if col.accepted_values is not None:
             flag(
                 ok & ~typed.isin(list(col.accepted_values)),
@@ -178,11 +312,25 @@ def validate(df: pd.DataFrame, contract: Contract) -> tuple[pd.DataFrame, pd.Dat
             flag(ok & (typed < col.min), f"column {col.name}: below minimum {col.min}")
         if col.max is not None:
             flag(ok & (typed > col.max), f"column {col.name}: above maximum {col.max}")
+        if col.max_length is not None:
+            flag(
+                ok & (typed.astype("string").str.len() > col.max_length),
+                f"column {col.name}: longer than {col.max_length} characters",
+            )
+        if col.pattern:
+            matches = typed.astype("string").str.fullmatch(col.pattern)
+            flag(
+                ok & ~matches.fillna(False).astype(bool),
+                f"column {col.name}: does not match {col.pattern}",
+            )
         out[col.name] = typed
     if contract.primary_key:
         dup = out.duplicated(list(contract.primary_key), keep="first") & (reasons == "")
         dup &= out[list(contract.primary_key)].notna().all(axis=1)
         flag(dup, "duplicate primary key " + ", ".join(contract.primary_key))
+    if "_reason_pre" in df:  # a row broken on reading: its other checks say nothing more
+        pre = df["_reason_pre"].notna()
+        reasons[pre] = df.loc[pre, "_reason_pre"].astype(object)
     bad_mask = reasons != ""
     good = out[~bad_mask]
     bad = df[bad_mask].copy()
@@ -200,8 +348,10 @@ def to_arrow(good: pd.DataFrame, contract: Contract) -> pa.Table:
             rounded = pa.array(values.round(dec[1]).astype("float64"), from_pandas=True)
             arrays.append(rounded.cast(pa.decimal128(*dec), safe=False))
         elif col.type == "date":
-            arrays.append(pa.array(values.dt.date, type=pa.date32(), from_pandas=True))
+            stamps = pa.array(values.dt.tz_localize(None) if values.dt.tz else values)
+            arrays.append(pc.cast(stamps, pa.date32()))
         elif col.type == "datetime":
+            values = values.dt.floor("ms")
             arrays.append(pa.array(values, type=pa.timestamp("ms", tz="UTC"), from_pandas=True))
         else:
             arrays.append(pa.array(values, type=col.arrow_type(), from_pandas=True))

@@ -1,6 +1,7 @@
 """The warehouse's own bookkeeping tables: loads, quarantined rows, loaded files.
 
-starloom_loads       one row per load of a table: rows read, loaded, quarantined, seconds
+starloom_loads       one row per load of a table: rows read, loaded, quarantined, seconds,
+                     the contract's schema version and changes, the high-water marks
 starloom_quarantine  every row that broke its contract, with the reason, file and line
 starloom_manifest    every file loaded, with size and checksum, so a rerun skips it
 """
@@ -12,14 +13,16 @@ import uuid
 
 import pandas as pd
 
-from starloom.warehouse import Warehouse
+from starloom.warehouse import Warehouse, quote_identifier
 
 DDL = {
     "starloom_loads": """
         CREATE TABLE IF NOT EXISTS {t} (
             load_id String, source String, entity String, run_date Date32,
             partitions Array(Date32), rows_read UInt64, rows_loaded UInt64,
-            rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC')
+            rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC'),
+            schema_version String, schema_changes Array(String),
+            high_water_from String, high_water String
         ) ENGINE = MergeTree ORDER BY (source, entity, started_at)""",
     "starloom_quarantine": """
         CREATE TABLE IF NOT EXISTS {t} (
@@ -35,9 +38,26 @@ DDL = {
 }
 
 
+# Columns added after the first release, added to older warehouses on the fly.
+ADDED_COLUMNS = {
+    "starloom_loads": [
+        ("schema_version", "String"),
+        ("schema_changes", "Array(String)"),
+        ("high_water_from", "String"),
+        ("high_water", "String"),
+    ],
+}
+
+
 def ensure(wh: Warehouse) -> None:
     for table, ddl in DDL.items():
         wh.command(ddl.format(t=wh.qualified(table)))
+    for table, columns in ADDED_COLUMNS.items():
+        for name, ctype in columns:
+            wh.command(
+                f"ALTER TABLE {wh.qualified(table)} ADD COLUMN IF NOT EXISTS "
+                f"{quote_identifier(name)} {ctype}"
+            )
 
 
 def new_load_id(source: str, entity: str) -> str:

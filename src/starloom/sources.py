@@ -1,7 +1,10 @@
 """Source declarations: one YAML file per source under sources/.
 
 A source is either `kind: sql` (a SQLAlchemy URL and its tables) or `kind: files`
-(files by glob, local or fsspec URL). Each table (entity) declares its contract.
+(files by glob, local or fsspec URL, in `format` csv, jsonl, parquet, or debezium for
+change events in JSON lines). Each table (entity) declares its contract (`columns`,
+`primary_key`, `extra_columns: ignore|fail`), its schema policy (`schema: strict|additive`)
+and, for database tables, its mode (`mode: snapshot|incremental` with a `cursor`).
 `${VAR}` and `${VAR:-default}` in URLs and paths are taken from the environment,
 so credentials never sit in the repository.
 """
@@ -19,7 +22,9 @@ from starloom.contracts import Contract
 from starloom.errors import ConfigError
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-FILE_FORMATS = ("jsonl", "csv")
+FILE_FORMATS = ("jsonl", "csv", "parquet", "debezium")
+SCHEMA_POLICIES = ("strict", "additive")
+MODES = ("snapshot", "incremental")
 
 
 def expand(value: str, where: str) -> str:
@@ -43,6 +48,8 @@ class Entity:
     path: str | None = None  # files: glob relative to the project or a URL
     partition_key: str | None = None  # files: the hive key in the path giving the date
     partitions: int = 2  # sql: number of Dask partitions
+    schema: str = "strict"  # strict: any change fails; additive: new columns are added
+    mode: str = "snapshot"  # sql: snapshot (full extract per run date) or incremental
 
     @property
     def raw_table(self) -> str:
@@ -97,18 +104,44 @@ def load_source(path: Path, project_dir: Path) -> Source:
     for ename, espec in (spec.get("tables") or {}).items():
         espec = espec or {}
         ewhere = f"{where} table {ename}"
-        contract = Contract.from_dict(espec.get("columns"), ewhere, espec.get("primary_key", ()))
+        contract = Contract.from_dict(
+            espec.get("columns"),
+            ewhere,
+            espec.get("primary_key", ()),
+            extra_columns=espec.get("extra_columns", "ignore"),
+        )
         if kind == "files" and not espec.get("path"):
             raise ConfigError(f"{ewhere}: a files table needs a `path` (glob).")
+        schema = espec.get("schema", "strict")
+        if schema not in SCHEMA_POLICIES:
+            raise ConfigError(
+                f"{ewhere}: `schema` must be one of {SCHEMA_POLICIES}, not {schema!r}."
+            )
+        mode = espec.get("mode", "snapshot")
+        if mode not in MODES or (mode == "incremental" and kind != "sql"):
+            raise ConfigError(
+                f"{ewhere}: `mode` must be one of {MODES} (incremental for sql tables only), "
+                f"not {mode!r}; file sources are incremental by their manifest."
+            )
+        cursor = espec.get("cursor")
+        if mode == "incremental" and cursor not in contract.names:
+            raise ConfigError(
+                f"{ewhere}: `mode: incremental` needs a `cursor` column of the contract "
+                f"(a datetime or int64 that grows on every change), not {cursor!r}."
+            )
+        if fmt == "debezium" and not contract.primary_key:
+            raise ConfigError(f"{ewhere}: change events need a `primary_key` to apply them.")
         entities.append(
             Entity(
                 source=name,
                 name=ename,
                 contract=contract,
-                cursor=espec.get("cursor"),
+                cursor=cursor,
                 path=expand(str(espec["path"]), ewhere) if espec.get("path") else None,
                 partition_key=espec.get("partition_key"),
                 partitions=int(espec.get("partitions", 2)),
+                schema=schema,
+                mode=mode,
             )
         )
     if not entities:

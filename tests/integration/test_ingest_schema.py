@@ -1,0 +1,95 @@
+"""Schema evolution per table: strict fails listing differences, additive adds new columns."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from starloom.errors import StarloomError
+from starloom.ingest import ingest
+from starloom.sources import get_source
+
+COLUMNS = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "string"}}
+
+
+def declare(project, columns, schema="strict"):
+    spec = {
+        "source": "feed",
+        "kind": "files",
+        "format": "csv",
+        "tables": {
+            "items": {
+                "path": "data/feed/date=*/*.csv",
+                "primary_key": ["item_id"],
+                "schema": schema,
+                "columns": columns,
+            }
+        },
+    }
+    (project / "sources" / "feed.yml").write_text(yaml.safe_dump(spec))
+
+
+def put(project, day, text):
+    path = project / "data" / "feed" / f"date={day}" / "items.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_strict_schema_fails_on_a_new_column_listing_it(project, wh):
+    declare(project, COLUMNS)
+    put(project, "2024-01-01", "item_id,name\n1,a\n")
+    ingest(wh, "feed", "2024-01-01")
+    declare(project, {**COLUMNS, "colour": {"type": "string"}})
+    put(project, "2024-01-02", "item_id,name,colour\n2,b,red\n")
+    with pytest.raises(
+        StarloomError,
+        match=r"colour: absent in the warehouse, Nullable\(String\) in the contract\. "
+        r"The table has `schema: strict`; set `schema: additive`",
+    ):
+        ingest(wh, "feed", "2024-01-02")
+    assert wh.count("raw_feed__items") == 1
+
+
+def test_additive_schema_adds_new_columns_and_records_the_version(project, wh):
+    declare(project, COLUMNS, schema="additive")
+    put(project, "2024-01-01", "item_id,name\n1,a\n")
+    first = ingest(wh, "feed", "2024-01-01").iloc[0]
+    assert first.schema_changes == []
+    declare(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
+    put(project, "2024-01-02", "item_id,name,colour\n2,b,red\n")
+    second = ingest(wh, "feed", "2024-01-02").iloc[0]
+    assert second.schema_changes == ["added column colour Nullable(String)"]
+    assert wh.query_rows("SELECT item_id, colour FROM raw_feed__items ORDER BY item_id") == [
+        (1, None),
+        (2, "red"),
+    ]
+    versions = wh.query_rows(
+        "SELECT schema_version, schema_changes FROM starloom_loads ORDER BY started_at"
+    )
+    contract = get_source(project, "feed").entity("items").contract
+    assert versions[1] == (contract.schema_version, ["added column colour Nullable(String)"])
+    assert versions[0][0] != versions[1][0] and len(versions[0][0]) == 12
+    cols = [r[0] for r in wh.query_rows("DESCRIBE TABLE raw_feed__items")]
+    assert cols.index("colour") < cols.index("_load_id")  # contract columns stay first
+
+
+def test_additive_schema_fails_on_a_removed_column(project, wh):
+    declare(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
+    put(project, "2024-01-01", "item_id,name,colour\n1,a,red\n")
+    ingest(wh, "feed", "2024-01-01")
+    declare(project, COLUMNS, schema="additive")
+    with pytest.raises(
+        StarloomError,
+        match=r"colour: Nullable\(String\) in the warehouse, absent in the contract\. "
+        "Under `schema: additive` only new columns are accepted",
+    ):
+        ingest(wh, "feed", "2024-01-02")
+
+
+def test_additive_schema_fails_on_a_changed_type(project, wh):
+    declare(project, COLUMNS, schema="additive")
+    put(project, "2024-01-01", "item_id,name\n1,a\n")
+    ingest(wh, "feed", "2024-01-01")
+    declare(project, {**COLUMNS, "name": {"type": "int64"}}, schema="additive")
+    with pytest.raises(StarloomError, match=r"name: Nullable\(String\) in the warehouse, "):
+        ingest(wh, "feed", "2024-01-02")

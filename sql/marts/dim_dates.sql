@@ -16,10 +16,12 @@ columns:
 --- */
 WITH bounds AS (
     SELECT
-        assumeNotNull(least(
-            (SELECT min(order_date) FROM {{ ref('stg_shop__orders') }}),
-            (SELECT min(event_date) FROM {{ ref('stg_events__events') }})
-        )) AS first_day,
+        least(
+            coalesce((SELECT minOrNull(order_date) FROM {{ ref('stg_shop__orders') }}),
+                     {run_date:Date}),
+            coalesce((SELECT minOrNull(event_date) FROM {{ ref('stg_events__events') }}),
+                     {run_date:Date})
+        ) AS first_day,
         {run_date:Date} AS last_day
 )
 SELECT

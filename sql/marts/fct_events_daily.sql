@@ -1,7 +1,14 @@
 /* ---
-description: Clickstream activity per day and event type, late arrivals counted apart.
+description: >
+  Clickstream activity per day and event type, late arrivals counted apart. Incremental:
+  a run rebuilds the days from run_date - lookback_days to run_date and replaces those
+  day partitions whole, so events that arrive up to three days late land on their day
+  and no other day is touched.
 grain: one row per day and event type
-materialization: table
+materialization: incremental
+incremental_strategy: replace_partitions
+lookback_days: 3
+partition_by: event_date
 order_by: [event_date, event_type]
 columns:
   event_date:
@@ -21,4 +28,7 @@ SELECT
     countIf(is_late) AS late_events
 FROM {{ ref('stg_events__events') }}
 WHERE event_date <= {run_date:Date}
+{% if is_incremental() %}
+  AND event_date >= {lookback_start:Date}
+{% endif %}
 GROUP BY event_date, event_type

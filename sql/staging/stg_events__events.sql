@@ -6,14 +6,14 @@ grain: one row per event
 materialization: view
 columns:
   event_id: {description: Event key, tests: [unique, not_null]}
-  event_type: {description: page_view, product_view, add_to_cart, checkout or purchase}
+  event_type: {description: "page_view, product_view, add_to_cart, checkout or purchase"}
   event_at: {description: When the event happened (UTC)}
   event_date: {description: Day the event happened}
   arrived_date: {description: Day of the file the event arrived in}
   is_late: {description: Arrived on a later day than it happened}
-  customer_id: {description: Signed-in customer, null for anonymous visitors}
+  customer_id: {description: "Signed-in customer, null for anonymous visitors"}
   session_id: {description: Browser session}
-  product_id: {description: Product viewed or added, when there is one}
+  product_id: {description: "Product viewed or added, when there is one"}
   order_id: {description: Order of a purchase event}
 --- */
 SELECT

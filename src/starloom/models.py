@@ -5,7 +5,7 @@ A model is `sql/<layer>/<name>.sql`. Its header is a block comment holding YAML:
     /* ---
     description: One row per customer.
     grain: customer_id
-    materialization: table        # view | table
+    materialization: table        # view | table | incremental | snapshot
     order_by: [customer_id]
     columns:
       customer_id: {description: ..., tests: [unique, not_null]}
@@ -13,13 +13,25 @@ A model is `sql/<layer>/<name>.sql`. Its header is a block comment holding YAML:
     SELECT ... FROM {{ ref('stg_shop__customers') }}
 
 Inputs are named through `ref('model')` and `source('source', 'table')`, never by database.
-Values come as ClickHouse query parameters, e.g. `{run_date:Date}`, bound by the runner.
+Values come as ClickHouse query parameters bound by the runner: `{run_date:Date}` and
+`{lookback_start:Date}` (run_date minus the header's `lookback_days`). In the SQL,
+`is_incremental()` is true when an incremental model adds to an existing table, and
+`this` names that table.
+
+Header keys by materialization (see starloom.materialize and starloom.snapshots):
+- table: engine, order_by, partition_by;
+- incremental: those, plus incremental_strategy (append | replace_partitions | upsert),
+  unique_key and version (upsert), lookback_days, on_schema_change (fail |
+  append_new_columns | sync_all_columns);
+- snapshot: unique_key, strategy (timestamp with updated_at | check with check_cols),
+  surrogate_key, invalidate_hard_deletes, on_schema_change.
 A table is built aside (`<name>__new`), tested, then swapped in with EXCHANGE TABLES, so a
 failed build or test leaves the previous table as it was.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import graphlib
 import re
 import time
@@ -31,12 +43,14 @@ import jinja2
 import pandas as pd
 import yaml
 
-from starloom import checks
+from starloom import checks, materialize, snapshots
+from starloom.ddl import Ddl
 from starloom.errors import ModelError
+from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse
 
 _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
-MATERIALIZATIONS = ("view", "table")
+MATERIALIZATIONS = ("view", "table", "incremental", "snapshot")
 
 
 @dataclass
@@ -57,13 +71,62 @@ class Model:
     def columns(self) -> dict:
         return self.meta.get("columns") or {}
 
+    @property
+    def unique_key(self) -> list[str]:
+        key = self.meta.get("unique_key") or []
+        return [key] if isinstance(key, str) else list(key)
 
-def _render(model: Model, resolve_ref, resolve_source) -> str:
+
+def _render(model: Model, resolve_ref, resolve_source, incremental=False, this="") -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     try:
-        return env.from_string(model.sql).render(ref=resolve_ref, source=resolve_source)
+        return env.from_string(model.sql).render(
+            ref=resolve_ref,
+            source=resolve_source,
+            is_incremental=lambda: incremental,
+            this=this,
+        )
     except jinja2.TemplateError as exc:
         raise ModelError(f"{model.path}: template error: {exc}") from None
+
+
+COLUMN_KEYS = {"description", "tests", "type"}
+
+
+def _validate(model: Model) -> None:
+    """Raise a ModelError naming a header key that is missing or wrong for the materialization."""
+    meta, where = model.meta, model.path
+    for column, spec in model.columns.items():
+        unknown = set(spec or {}) - COLUMN_KEYS
+        if not isinstance(spec, (dict, type(None))) or unknown:
+            raise ModelError(
+                f"{where}: column {column} has unknown key(s) {sorted(unknown) or spec!r}; a "
+                f"column takes {sorted(COLUMN_KEYS)}. Quote a description that holds a comma."
+            )
+    if model.materialization == "snapshot":
+        snapshots.validate(model)
+    policy = meta.get("on_schema_change", "fail")
+    if policy not in materialize.ON_SCHEMA_CHANGE:
+        raise ModelError(
+            f"{where}: on_schema_change {policy!r} is not one of {materialize.ON_SCHEMA_CHANGE}."
+        )
+    if model.materialization != "incremental":
+        return
+    strategy = meta.get("incremental_strategy", "append")
+    if strategy not in materialize.STRATEGIES:
+        raise ModelError(
+            f"{where}: incremental_strategy {strategy!r} is not one of {materialize.STRATEGIES}."
+        )
+    if strategy == "replace_partitions" and not meta.get("partition_by"):
+        raise ModelError(f"{where}: incremental_strategy replace_partitions needs partition_by.")
+    if strategy == "upsert" and not (model.unique_key and meta.get("version")):
+        raise ModelError(
+            f"{where}: incremental_strategy upsert needs unique_key (the key rows are replaced "
+            "by) and version (a column that grows with each change, e.g. updated_at)."
+        )
+    days = meta.get("lookback_days", 0)
+    if not isinstance(days, int) or days < 0:
+        raise ModelError(f"{where}: lookback_days must be a whole number of days >= 0.")
 
 
 def load_models(sql_dir: Path) -> dict[str, Model]:
@@ -89,6 +152,7 @@ def load_models(sql_dir: Path) -> dict[str, Model]:
         # discover refs by rendering with recording functions
         refs, srcs = model.refs, model.sources
         _render(model, lambda n, r=refs: r.add(n) or n, lambda s, t, r=srcs: r.add((s, t)) or t)
+        _validate(model)
         models[model.name] = model
     for model in models.values():
         unknown = model.refs - set(models)
@@ -116,73 +180,71 @@ def _select(models: dict[str, Model], select) -> list[str]:
     return chosen
 
 
-def _ddl_table(wh: Warehouse, model: Model, target: str, body: str) -> str:
-    meta = model.meta
-    order = meta.get("order_by") or []
-    order_sql = ", ".join(order) if isinstance(order, list) else str(order)
-    engine = meta.get("engine", "MergeTree")
-    parts = [f"CREATE TABLE {wh.qualified(target)} ENGINE = {engine}"]
-    if meta.get("partition_by"):
-        parts.append(f"PARTITION BY {meta['partition_by']}")
-    parts.append(f"ORDER BY ({order_sql or 'tuple()'})")
-    return " ".join(parts) + f" AS\n{body}"
-
-
 def build(
-    wh: Warehouse, select=None, *, run_date=None, sql_dir: Path | None = None
+    wh: Warehouse,
+    select=None,
+    *,
+    run_date=None,
+    sql_dir: Path | None = None,
+    full_refresh: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build the selected models in dependency order; returns (builds, test results)."""
+    """Build the selected models in dependency order; returns (builds, test results).
+
+    `select` is a model name, a layer (staging, marts, snapshots) or a list of them; None
+    builds everything. `full_refresh=True` rebuilds incremental models from scratch
+    (snapshots keep their history). Each row of `builds` says the model's mode (full or
+    incremental), the rows its run wrote, the rows it holds afterwards and the seconds its
+    build took (counting the rows is not included).
+    """
     sql_dir = sql_dir or wh.settings.project_dir / "sql"
     models = load_models(sql_dir)
     names = _select(models, select)
-    params = {"run_date": run_date} if run_date else {}
-    run_id = uuid.uuid4().hex[:12]
+    ctx = materialize.BuildContext(
+        wh=wh,
+        ddl=Ddl(wh.database, wh.settings.cluster),
+        run_id=uuid.uuid4().hex[:12],
+        run_date=parse_run_date(run_date) if run_date else dt.date.today(),
+        full_refresh=full_refresh,
+    )
     builds, results = [], []
     with wh.session():
         for name in names:
             model = models[name]
             started = time.perf_counter()
-            body = _render(model, wh.qualified, lambda s, t: wh.qualified(f"raw_{s}__{t}"))
-            if model.materialization == "view":
-                wh.command(f"CREATE OR REPLACE VIEW {wh.qualified(name)} AS\n{body}", params)
-                tests = checks.run_model_tests(wh, model, name, run_id)
-            else:
-                aside = f"{name}__new"
-                wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
-                try:
-                    wh.command(_ddl_table(wh, model, aside, body), params)
-                    tests = checks.run_model_tests(wh, model, aside, run_id, shown_as=name)
-                    _swap(wh, aside, name)
-                finally:
-                    wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
-            results.extend(tests)
+            incremental = (
+                model.materialization == "incremental"
+                and not materialize.needs_full_build(ctx, model)
+            )
+            body = _render(
+                model,
+                wh.qualified,
+                lambda s, t: wh.qualified(f"raw_{s}__{t}"),
+                incremental=incremental,
+                this=wh.qualified(materialize.storage_of(model)),
+            )
+            run = {
+                "view": materialize.view,
+                "table": materialize.table,
+                "incremental": materialize.incremental,
+                "snapshot": snapshots.run,
+            }[model.materialization]
+            outcome = run(ctx, model, body)
+            seconds = round(time.perf_counter() - started, 3)
+            results.extend(outcome.tests)
             builds.append(
                 {
                     "model": name,
                     "layer": model.layer,
                     "materialization": model.materialization,
+                    "mode": outcome.mode,
+                    "rows_written": outcome.rows_written,
                     "rows": wh.count(name),
-                    "seconds": round(time.perf_counter() - started, 3),
+                    "seconds": seconds,
                 }
             )
         if results:
             checks.record_results(wh, results)
     return pd.DataFrame(builds), pd.DataFrame(results)
-
-
-def _swap(wh: Warehouse, aside: str, name: str) -> None:
-    if wh.table_exists(name):
-        kind = wh.scalar(
-            "SELECT engine FROM system.tables WHERE database = {d:String} AND name = {n:String}",
-            {"d": wh.database, "n": name},
-        )
-        if kind == "View":
-            wh.command(f"DROP VIEW {wh.qualified(name)}")
-            wh.command(f"RENAME TABLE {wh.qualified(aside)} TO {wh.qualified(name)}")
-        else:
-            wh.command(f"EXCHANGE TABLES {wh.qualified(aside)} AND {wh.qualified(name)}")
-    else:
-        wh.command(f"RENAME TABLE {wh.qualified(aside)} TO {wh.qualified(name)}")
 
 
 def lineage(sql_dir: Path) -> pd.DataFrame:

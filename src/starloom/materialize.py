@@ -1,0 +1,306 @@
+"""Materializations: how a model's rendered SELECT becomes a view or a table.
+
+- `view`: CREATE OR REPLACE VIEW.
+- `table`: the rows are built into `<name>__new`, tested there, then swapped in with EXCHANGE
+  TABLES. If the build or a test fails, `<name>__new` is dropped and `<name>` is untouched.
+- `incremental`: the first run, and every run with `full_refresh=True`, builds like a table.
+  Later runs render the SQL with `is_incremental()` true, build only the new rows into
+  `<name>__new`, test them there, and then, by `incremental_strategy`:
+  - `append`: add them to the table (ATTACH PARTITION ... FROM: their parts are linked in,
+    not copied);
+  - `replace_partitions`: ALTER TABLE ... REPLACE PARTITION for each partition they fall in, so
+    a day rebuilt from a lookback window replaces that day whole (late rows land, nothing
+    is counted twice, and partitions outside the window are not touched);
+  - `upsert`: the rows live in `<name>__data`, a ReplacingMergeTree sorted by `unique_key`
+    with `version` as its version column, and `<name>` is a view `SELECT ... FINAL` over it;
+    the new rows' parts are attached to it as for `append`.
+    FINAL is chosen over argMax-style reads because it is exact whatever the state of the
+    background merges, keeps every column readable as it is, and costs readers nothing to
+    write; with the partition key fixed per key it merges partitions independently.
+  Tests of an incremental model check the rows of the run (`<name>__new`), before they land.
+  When the new rows' columns differ from the table's, `on_schema_change` decides: `fail`
+  (the default: an error listing the differences), `append_new_columns` (ALTER TABLE ADD
+  COLUMN, older rows get the type's default) or `sync_all_columns` (also drop removed
+  columns and change types).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starloom import checks
+from starloom.ddl import Ddl, TableSpec, add_column, drop_column, modify_column
+from starloom.errors import ModelError, WarehouseError
+from starloom.warehouse import Warehouse, quote_identifier
+
+if TYPE_CHECKING:
+    from starloom.models import Model
+
+ON_SCHEMA_CHANGE = ("fail", "append_new_columns", "sync_all_columns")
+STRATEGIES = ("append", "replace_partitions", "upsert")
+ASIDE = "__new"
+DATA = "__data"
+
+
+@dataclass
+class BuildContext:
+    """What every materialization needs: the warehouse, its DDL, the run and its parameters."""
+
+    wh: Warehouse
+    ddl: Ddl
+    run_id: str
+    run_date: dt.date
+    full_refresh: bool = False
+
+    def params(self, model: Model) -> dict:
+        """Query parameters bound to every statement of the model."""
+        lookback = int(model.meta.get("lookback_days") or 0)
+        return {
+            "run_date": self.run_date,
+            "lookback_start": self.run_date - dt.timedelta(days=lookback),
+        }
+
+
+@dataclass
+class Outcome:
+    """What a materialization did: test rows, mode (full or incremental), rows it wrote."""
+
+    tests: list
+    mode: str
+    rows_written: int
+
+
+# -- columns ---------------------------------------------------------------------------------
+def query_columns(wh: Warehouse, body: str, params: dict) -> list[tuple[str, str]]:
+    """(name, type) of the columns a SELECT returns, without running it."""
+    rows = wh.query_rows(f"DESCRIBE (SELECT * FROM (\n{body}\n))", params)
+    prefixed = [r[0] for r in rows if "." in r[0]]
+    if prefixed:
+        raise ModelError(
+            f"The SELECT names column(s) {prefixed} with a table alias in front, which would "
+            "become part of the column name. Name each of them with AS (for example "
+            "`c.customer_id AS customer_id`)."
+        )
+    return [(r[0], r[1]) for r in rows]
+
+
+def table_columns(wh: Warehouse, table: str) -> list[tuple[str, str]]:
+    rows = wh.query_rows(
+        "SELECT name, type FROM system.columns WHERE database = {d:String} AND table = {t:String} "
+        "ORDER BY position",
+        {"d": wh.database, "t": table},
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def table_engine(wh: Warehouse, table: str) -> str | None:
+    return wh.scalar(
+        "SELECT engine FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+        {"d": wh.database, "n": table},
+    )
+
+
+def column_list(columns: list[tuple[str, str]]) -> str:
+    return ", ".join(quote_identifier(n) for n, _ in columns)
+
+
+def schema_changes(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> dict[str, list]:
+    """Columns added, removed and retyped from `old` to `new`."""
+    before, after = dict(old), dict(new)
+    return {
+        "added": [(n, t) for n, t in new if n not in before],
+        "removed": [n for n, _ in old if n not in after],
+        "retyped": [(n, before[n], t) for n, t in new if n in before and before[n] != t],
+    }
+
+
+def describe_changes(changes: dict[str, list]) -> str:
+    parts = []
+    if changes["added"]:
+        parts.append("new columns " + ", ".join(f"{n} {t}" for n, t in changes["added"]))
+    if changes["removed"]:
+        parts.append("columns no longer selected " + ", ".join(changes["removed"]))
+    if changes["retyped"]:
+        parts.append(
+            "changed types " + ", ".join(f"{n} {a} -> {b}" for n, a, b in changes["retyped"])
+        )
+    return "; ".join(parts)
+
+
+def apply_schema_policy(
+    ctx: BuildContext, model: Model, table: str, new: list[tuple[str, str]], ignore=()
+) -> bool:
+    """Bring `table` in line with the new columns as `on_schema_change` says; True if altered.
+
+    `ignore` names columns of the table that the SELECT does not produce (a snapshot's own).
+    """
+    old = [(n, t) for n, t in table_columns(ctx.wh, table) if n not in ignore]
+    changes = schema_changes(old, new)
+    if not any(changes.values()):
+        return False
+    policy = model.meta.get("on_schema_change", "fail")
+    if policy == "fail" or (policy == "append_new_columns" and changes["retyped"]):
+        raise ModelError(
+            f"Model {model.name} ({model.path.name}) selects other columns than its table "
+            f"{table} holds: {describe_changes(changes)}. The table was kept as it was. Set "
+            "`on_schema_change: append_new_columns` or `sync_all_columns` in the model's "
+            "header, or rebuild it with models.build(..., full_refresh=True)."
+        )
+    actions = [add_column(n, t) for n, t in changes["added"]]
+    if policy == "sync_all_columns":
+        actions += [drop_column(n) for n in changes["removed"]]
+        actions += [modify_column(n, t) for n, _, t in changes["retyped"]]
+    try:
+        for sql in ctx.ddl.alter_columns(table, actions):
+            ctx.wh.command(sql)
+    except WarehouseError as exc:
+        raise ModelError(
+            f"Model {model.name}: could not change the columns of {table} "
+            f"({describe_changes(changes)}): {exc}. Columns of the sorting or partition key "
+            "cannot be dropped or retyped: rebuild with models.build(..., full_refresh=True)."
+        ) from None
+    return True
+
+
+# -- building blocks -------------------------------------------------------------------------
+def drop(ctx: BuildContext, table: str) -> None:
+    for sql in ctx.ddl.drop_table(table):
+        ctx.wh.command(sql)
+
+
+def create(ctx: BuildContext, table: str, columns, spec: TableSpec) -> None:
+    for sql in ctx.ddl.create_table(table, columns, spec):
+        ctx.wh.command(sql)
+
+
+def swap_in(ctx: BuildContext, aside: str, target: str, spec: TableSpec) -> None:
+    """Put the table `aside` in the place of `target` (a table, a view, or nothing)."""
+    kind = table_engine(ctx.wh, target)
+    if kind == "View":
+        ctx.wh.command(ctx.ddl.drop_view(target))
+        kind = None
+    statements = ctx.ddl.exchange(aside, target) if kind else ctx.ddl.rename(aside, target, spec)
+    for sql in statements:
+        ctx.wh.command(sql)
+
+
+def spec_of(model: Model, upsert: bool = False) -> TableSpec:
+    meta = model.meta
+    order = meta.get("order_by") or []
+    order = tuple(order) if isinstance(order, list) else (str(order),)
+    keys = model.unique_key
+    if upsert:
+        return TableSpec(
+            engine="ReplacingMergeTree",
+            engine_args=(meta["version"],),
+            order_by=tuple(quote_identifier(k) for k in keys),
+            partition_by=meta.get("partition_by"),
+            shard_by=keys,
+        )
+    return TableSpec(
+        engine=meta.get("engine", "MergeTree"),
+        order_by=order,
+        partition_by=meta.get("partition_by"),
+        shard_by=keys,
+    )
+
+
+def build_aside_and_swap(
+    ctx: BuildContext, model: Model, target: str, body: str, spec: TableSpec
+) -> Outcome:
+    """Build `body` into `<target>__new`, test it, swap it in; on failure drop it, keep target."""
+    aside = target + ASIDE
+    params = ctx.params(model)
+    drop(ctx, aside)
+    try:
+        columns = query_columns(ctx.wh, body, params)
+        create(ctx, aside, columns, spec)
+        ctx.wh.command(
+            f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(columns)})\n{body}",
+            params,
+            settings=ctx.ddl.insert_settings or None,
+        )
+        rows = ctx.wh.count(aside)
+        tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
+        swap_in(ctx, aside, target, spec)
+    finally:
+        drop(ctx, aside)
+    return Outcome(tests, "full", rows)
+
+
+# -- materializations ------------------------------------------------------------------------
+def view(ctx: BuildContext, model: Model, body: str) -> Outcome:
+    if table_engine(ctx.wh, model.name) not in (None, "View"):
+        drop(ctx, model.name)
+    ctx.wh.command(ctx.ddl.create_view(model.name, body), ctx.params(model))
+    tests = checks.run_model_tests(ctx.wh, model, model.name, ctx.run_id)
+    return Outcome(tests, "full", 0)
+
+
+def table(ctx: BuildContext, model: Model, body: str) -> Outcome:
+    return build_aside_and_swap(ctx, model, model.name, body, spec_of(model))
+
+
+def storage_of(model: Model) -> str:
+    """The table holding an incremental model's rows (`<name>__data` for upserts)."""
+    return model.name + DATA if model.meta.get("incremental_strategy") == "upsert" else model.name
+
+
+def final_view(ctx: BuildContext, name: str, storage: str, hidden=()) -> None:
+    """The view readers use over a ReplacingMergeTree: its rows deduplicated with FINAL."""
+    if table_engine(ctx.wh, name) not in (None, "View"):
+        drop(ctx, name)
+    except_ = f" EXCEPT ({column_list([(h, '') for h in hidden])})" if hidden else ""
+    ctx.wh.command(
+        ctx.ddl.create_view(name, f"SELECT *{except_} FROM {ctx.ddl.qualified(storage)} FINAL")
+    )
+
+
+def needs_full_build(ctx: BuildContext, model: Model) -> bool:
+    return ctx.full_refresh or table_engine(ctx.wh, storage_of(model)) in (None, "View")
+
+
+def incremental(ctx: BuildContext, model: Model, body: str) -> Outcome:
+    """Build the new rows aside, test them, then append / replace partitions / upsert."""
+    strategy = model.meta.get("incremental_strategy", "append")
+    upsert = strategy == "upsert"
+    target, spec = storage_of(model), spec_of(model, upsert=upsert)
+    if needs_full_build(ctx, model):
+        outcome = build_aside_and_swap(ctx, model, target, body, spec)
+        if upsert:
+            final_view(ctx, model.name, target)
+        return outcome
+
+    params = ctx.params(model)
+    new_columns = query_columns(ctx.wh, body, params)
+    if apply_schema_policy(ctx, model, target, new_columns) and upsert:
+        final_view(ctx, model.name, target)
+    columns = table_columns(ctx.wh, target)
+    aside = model.name + ASIDE
+    drop(ctx, aside)
+    try:
+        create(ctx, aside, columns, spec)
+        ctx.wh.command(
+            f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(new_columns)})\n{body}",
+            params,
+            settings=ctx.ddl.insert_settings or None,
+        )
+        rows = ctx.wh.count(aside)
+        tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
+        # the tested rows land by moving parts, not rows: REPLACE PARTITION swaps a
+        # partition whole, ATTACH PARTITION ... FROM adds the new parts beside the old ones
+        statement = (
+            ctx.ddl.replace_partition
+            if strategy == "replace_partitions"
+            else ctx.ddl.attach_partition
+        )
+        ids = ctx.wh.query_rows(
+            f"SELECT DISTINCT _partition_id FROM {ctx.ddl.qualified(aside)} ORDER BY 1"
+        )
+        for (partition_id,) in ids:
+            ctx.wh.command(statement(target, partition_id, aside))
+    finally:
+        drop(ctx, aside)
+    return Outcome(tests, "incremental", rows)

@@ -1,0 +1,208 @@
+"""Snapshots: the history of a mutable source as SCD type 2 versions, one row per version.
+
+A snapshot is a model in sql/snapshots/ whose header says `materialization: snapshot`,
+`unique_key` (one column or a list) and a `strategy`:
+
+- `timestamp` (with `updated_at: <column>`): a row changed when its updated_at is later than
+  the current version's; the new version is valid from that updated_at;
+- `check` (with `check_cols: [...]`): a row changed when any of those columns differs from
+  the current version; the new version is valid from the snapshot time.
+
+The snapshot time is the end of the run day (midnight after `run_date`, UTC): the source
+is read as it stands at the end of that day, so re-running a day gives the same versions.
+
+Columns added to the source's: `valid_from`, `valid_to` (NULL while the version is current:
+no sentinel date to remember, and `is_current` says it plainly), `is_current`, and the
+surrogate key of the version, cityHash64(unique_key..., valid_from), named by the header's
+`surrogate_key` (default `snapshot_key`). A key that disappears from the source (a hard
+delete) has its current version closed at the snapshot time (`invalidate_hard_deletes`,
+default true); if it comes back, it starts a new version.
+
+Storage, and why a run costs what changed: the versions live in `<name>__data`, a
+ReplacingMergeTree sorted by (unique_key, valid_from) with a `_version` column (the run's
+number). A run never rewrites the table: it compares the source with the current versions
+only, and INSERTs (1) a new version for each new or changed key and (2) for each changed or
+deleted key, its current version again with valid_to set and is_current false, under a
+higher `_version`, which replaces the open row of the same (key, valid_from). The rows a run
+writes are the changed rows, whatever the length of the history. Readers use the view
+`<name>` = `SELECT ... FROM <name>__data FINAL`, exact whatever the state of merges. The
+rows of a run are built in `<name>__new` and tested there before they are inserted.
+"""
+
+from __future__ import annotations
+
+from starloom import checks
+from starloom.ddl import TableSpec
+from starloom.errors import ModelError
+from starloom.materialize import (
+    ASIDE,
+    DATA,
+    BuildContext,
+    Outcome,
+    apply_schema_policy,
+    column_list,
+    create,
+    drop,
+    final_view,
+    query_columns,
+    table_columns,
+    table_engine,
+)
+from starloom.warehouse import quote_identifier
+
+STRATEGIES = ("timestamp", "check")
+TS = "DateTime64(3, 'UTC')"
+VERSION = "_version"
+
+
+def snapshot_columns(model) -> list[tuple[str, str]]:
+    return [
+        ("valid_from", TS),
+        ("valid_to", f"Nullable({TS})"),
+        ("is_current", "Bool"),
+        (model.meta.get("surrogate_key", "snapshot_key"), "UInt64"),
+        (VERSION, "UInt64"),
+    ]
+
+
+def validate(model) -> None:
+    """Raise a ModelError naming what a snapshot header lacks."""
+    meta, where = model.meta, f"{model.path}"
+    strategy = meta.get("strategy")
+    if strategy not in STRATEGIES:
+        raise ModelError(f"{where}: a snapshot needs `strategy:` one of {STRATEGIES}.")
+    if not model.unique_key:
+        raise ModelError(f"{where}: a snapshot needs `unique_key:` (a column or a list).")
+    if strategy == "timestamp" and not meta.get("updated_at"):
+        raise ModelError(f"{where}: strategy timestamp needs `updated_at:` naming a column.")
+    if strategy == "check" and not meta.get("check_cols"):
+        raise ModelError(f"{where}: strategy check needs `check_cols:` (a list of columns).")
+
+
+def spec_of(model) -> TableSpec:
+    keys = [quote_identifier(k) for k in model.unique_key]
+    return TableSpec(
+        engine="ReplacingMergeTree",
+        engine_args=(VERSION,),
+        order_by=(*keys, "valid_from"),
+        shard_by=tuple(model.unique_key),
+    )
+
+
+def run(ctx: BuildContext, model, body: str) -> Outcome:
+    """One snapshot run: insert the new and the closing versions of what changed."""
+    validate(model)
+    wh, ddl = ctx.wh, ctx.ddl
+    data, aside, src = model.name + DATA, model.name + ASIDE, model.name + "__source"
+    params = ctx.params(model)
+    source_columns = query_columns(wh, body, params)
+    names = {n for n, _ in source_columns}
+    wanted = [*model.unique_key]
+    wanted += [model.meta["updated_at"]] if model.meta["strategy"] == "timestamp" else []
+    wanted += list(model.meta.get("check_cols") or [])
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise ModelError(
+            f"Snapshot {model.name} ({model.path.name}): the SELECT has no column(s) {missing} "
+            "named in its header. Select them or fix unique_key / updated_at / check_cols."
+        )
+    extra = snapshot_columns(model)
+    spec = spec_of(model)
+    mode = "incremental"
+    if table_engine(wh, data) is None:
+        create(ctx, data, source_columns + extra, spec)
+        mode = "full"
+    else:
+        apply_schema_policy(ctx, model, data, source_columns, ignore={n for n, _ in extra})
+    final_view(ctx, model.name, data, hidden=[VERSION])
+    all_columns = table_columns(wh, data)
+    present = [c for c in all_columns if c[0] in names]
+    version = int(wh.scalar(f"SELECT max({VERSION}) FROM {ddl.qualified(data)}") or 0) + 1
+
+    for table in (aside, src):
+        drop(ctx, table)
+    try:
+        create(ctx, src, source_columns, TableSpec(order_by=spec.order_by[:-1]))
+        wh.command(
+            f"INSERT INTO {ddl.qualified(src)} ({column_list(source_columns)})\n{body}",
+            params,
+            settings=ddl.insert_settings or None,
+        )
+        create(ctx, aside, all_columns, spec)
+        statements = change_statements(
+            model, ddl.qualified(data), ddl.qualified(src), ddl.qualified(aside), present, version
+        )
+        for sql in statements:
+            wh.command(sql, params, settings=ddl.insert_settings or None)
+        rows = wh.count(aside)
+        tests = checks.run_model_tests(wh, model, aside, ctx.run_id, shown_as=model.name)
+        wh.command(
+            f"INSERT INTO {ddl.qualified(data)} SELECT * FROM {ddl.qualified(aside)}",
+            settings=ddl.insert_settings or None,
+        )
+    finally:
+        for table in (aside, src):
+            drop(ctx, table)
+    return Outcome(tests, mode, rows)
+
+
+def change_statements(model, data: str, src: str, aside: str, columns, version: int) -> list[str]:
+    """The INSERTs of one run: new versions, closed changed versions, closed deleted keys.
+
+    `data`, `src` and `aside` are qualified names: the history, the source as read now, and
+    the table collecting this run's rows. The statements use the query parameter run_date.
+    """
+    meta = model.meta
+    keys = [quote_identifier(k) for k in model.unique_key]
+
+    def match(a: str, b: str) -> str:
+        return " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)
+
+    def key_of(alias: str) -> str:
+        return "(" + ", ".join(f"{alias}.{k}" for k in keys) + ")"
+
+    key_list = ", ".join(keys)
+    sk = quote_identifier(meta.get("surrogate_key", "snapshot_key"))
+    cols = column_list(columns)
+    s_cols = ", ".join(f"s.{quote_identifier(n)}" for n, _ in columns)
+    c_cols = ", ".join(f"c.{quote_identifier(n)}" for n, _ in columns)
+    snap_at = "toDateTime64({run_date:Date} + 1, 3, 'UTC')"
+    if meta["strategy"] == "timestamp":
+        upd = quote_identifier(meta["updated_at"])
+        new_from = f"CAST(s.{upd} AS {TS})"
+        changed = f"s.{upd} > c.{upd}"
+    else:
+        checked = [quote_identifier(c) for c in meta["check_cols"]]
+        new_from = snap_at
+        changed = (
+            f"cityHash64(tuple({', '.join(f's.{c}' for c in checked)})) != "
+            f"cityHash64(tuple({', '.join(f'c.{c}' for c in checked)}))"
+        )
+    current = f"SELECT * FROM {data} FINAL WHERE is_current"
+    changed_keys = (
+        f"SELECT {', '.join(f's.{k}' for k in keys)}, {new_from} AS new_from "
+        f"FROM {src} AS s INNER JOIN current AS c ON {match('s', 'c')} WHERE {changed}"
+    )
+    target = f"INSERT INTO {aside} ({cols}, valid_from, valid_to, is_current, {sk}, _version)"
+    statements = [
+        # new keys and changed keys: a new, open version from the source row
+        f"{target}\nWITH current AS ({current}), changed AS ({changed_keys})\n"
+        f"SELECT {s_cols}, {new_from} AS vf, NULL, true, "
+        f"cityHash64({', '.join(f's.{k}' for k in keys)}, vf), {version}\nFROM {src} AS s\n"
+        f"WHERE {key_of('s')} NOT IN (SELECT {key_list} FROM current) "
+        f"OR {key_of('s')} IN (SELECT {key_list} FROM changed)",
+        # changed keys: their current version closed where the new one begins
+        f"{target}\nWITH current AS ({current}), changed AS ({changed_keys})\n"
+        f"SELECT {c_cols}, c.valid_from, ch.new_from, false, c.{sk}, {version}\n"
+        f"FROM current AS c INNER JOIN changed AS ch ON {match('c', 'ch')}\n"
+        "WHERE ch.new_from > c.valid_from",
+    ]
+    if meta.get("invalidate_hard_deletes", True):
+        statements.append(
+            # keys gone from the source: their current version closed at the snapshot time
+            f"{target}\nWITH current AS ({current})\n"
+            f"SELECT {c_cols}, c.valid_from, greatest({snap_at}, c.valid_from), false, c.{sk}, "
+            f"{version}\nFROM current AS c\n"
+            f"WHERE {key_of('c')} NOT IN (SELECT {key_list} FROM {src})"
+        )
+    return statements

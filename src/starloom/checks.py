@@ -1,11 +1,38 @@
-"""Tests declared on models (unique, not_null, accepted_values, relationships), run on the
-table a build produced before it is swapped in; results kept in starloom_test_results."""
+"""Tests declared on models, run on the table a build produced before it is swapped in.
+
+In a model's header, each column may list tests, and the model may list tests of its own:
+
+    columns:
+      order_id: {tests: [unique, not_null]}
+      status:
+        tests: [{accepted_values: {values: [placed, shipped, cancelled]}}]
+      customer_id:
+        tests: [{relationships: {to: dim_customers, field: customer_id, severity: warn}}]
+      quantity:
+        tests: [{expression_is_true: {expression: "quantity >= 1"}}]
+    tests:
+      - expression_is_true: {expression: "line_revenue <= quantity * unit_price"}
+      - sql: "SELECT * FROM {{ this }} WHERE order_date > today()"
+        name: no_future_orders
+        severity: warn
+
+Every test is a query for the failing rows: the test fails when it returns any. `unique`
+returns one row per duplicated value; NULLs pass `accepted_values` and `relationships` (add
+`not_null` for them). `expression_is_true` takes a boolean SQL expression over the columns. A
+custom `sql` test may name the table under test as `{{ this }}` and other models as
+`{{ ref('name') }}`; it is project code, like the model's own SQL. `severity` is `error` (the
+default: the build stops, naming model, test, failing count and a few failing rows) or `warn`
+(the result is kept, the build goes on). Results go to `starloom_test_results` with the run
+id and the time.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
+import jinja2
 import pandas as pd
 
 from starloom.errors import ModelError
@@ -14,73 +41,240 @@ from starloom.warehouse import Warehouse, quote_identifier
 if TYPE_CHECKING:
     from starloom.models import Model
 
+SEVERITIES = ("error", "warn")
+COLUMN_TESTS = ("unique", "not_null", "accepted_values", "relationships", "expression_is_true")
+MODEL_TESTS = ("expression_is_true", "sql")
+SAMPLE_ROWS = 5
+RESULTS_TABLE = "starloom_test_results"
 
-def tests_sql(wh: Warehouse, model: Model, table: str) -> list[tuple[str, str, str, str]]:
-    """(test name, column, severity, SQL counting failing rows) for each declared test."""
+
+class TestFailure(ModelError):
+    """An error-level model test failed; the build of that model stops."""
+
+    __test__ = False  # not a pytest class
+
+
+def parse_test(test: Any, where: str) -> tuple[str, dict]:
+    """(kind, args) of one declared test: a name, or {name: args}, or {sql: ..., name: ...}."""
+    if isinstance(test, str):
+        return test, {}
+    if isinstance(test, dict) and "sql" in test:
+        return "sql", dict(test)
+    if isinstance(test, dict) and len(test) == 1:
+        kind, args = next(iter(test.items()))
+        if args is None or isinstance(args, dict):
+            return kind, dict(args or {})
+    raise ModelError(
+        f"{where}: cannot read the test {test!r}. Write a name (unique), a mapping of one name "
+        "to its arguments ({accepted_values: {values: [a, b]}}), or {sql: 'SELECT ...'}."
+    )
+
+
+def _severity(args: dict, where: str) -> str:
+    severity = str(args.get("severity", "error"))
+    if severity not in SEVERITIES:
+        raise ModelError(f"{where}: severity {severity!r} is not one of {SEVERITIES}.")
+    return severity
+
+
+def _render_custom(sql: str, this: str, wh: Warehouse, where: str) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    try:
+        return env.from_string(sql).render(
+            this=this,
+            ref=wh.qualified,
+            source=lambda s, t: wh.qualified(f"raw_{s}__{t}"),
+        )
+    except jinja2.TemplateError as exc:
+        raise ModelError(f"{where}: template error in the test's SQL: {exc}") from None
+
+
+def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
+    """Each declared test as {test, column, severity, sql, parameters}; `sql` selects the
+    failing rows of `table` (the table under test, maybe built aside)."""
     t = wh.qualified(table)
     out = []
     for column, spec in model.columns.items():
         col = quote_identifier(column)
-        for test in (spec or {}).get("tests") or []:
-            name, args = (test, {}) if isinstance(test, str) else next(iter(test.items()))
-            args = args or {}
-            severity = args.get("severity", "error") if isinstance(args, dict) else "error"
-            if name == "unique":
+        for i, test in enumerate((spec or {}).get("tests") or []):
+            where = f"{model.path}: column {column}"
+            kind, args = parse_test(test, where)
+            severity = _severity(args, where)
+            params: dict = {}
+            if kind == "unique":
                 sql = (
-                    f"SELECT count() FROM (SELECT {col} FROM {t} GROUP BY {col} HAVING count() > 1)"
+                    f"SELECT {col}, count() AS duplicates FROM {t} "
+                    f"GROUP BY {col} HAVING count() > 1 ORDER BY duplicates DESC"
                 )
-            elif name == "not_null":
-                sql = f"SELECT countIf({col} IS NULL) FROM {t}"
-            elif name == "accepted_values":
-                values = ", ".join(
-                    "'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'"
-                    for v in args["values"]
-                )
-                sql = f"SELECT countIf({col} NOT IN ({values})) FROM {t}"
-            elif name == "relationships":
-                other = wh.qualified(args["to"])
+            elif kind == "not_null":
+                sql = f"SELECT * FROM {t} WHERE {col} IS NULL"
+            elif kind == "accepted_values":
+                values = args.get("values")
+                if not isinstance(values, list) or not values:
+                    raise ModelError(f"{where}: accepted_values needs a list under `values`.")
+                params = {f"values_{i}": [str(v) for v in values]}
                 sql = (
-                    f"SELECT count() FROM {t} WHERE {col} NOT IN "
-                    f"(SELECT {quote_identifier(args['field'])} FROM {other})"
+                    f"SELECT * FROM {t} WHERE {col} IS NOT NULL "
+                    f"AND NOT has({{values_{i}:Array(String)}}, toString({col}))"
                 )
+            elif kind == "relationships":
+                if not args.get("to") or not args.get("field"):
+                    raise ModelError(f"{where}: relationships needs `to` (a model) and `field`.")
+                other = wh.qualified(str(args["to"]))
+                field = quote_identifier(str(args["field"]))
+                sql = (
+                    f"SELECT * FROM {t} WHERE {col} IS NOT NULL "
+                    f"AND {col} NOT IN (SELECT {field} FROM {other} WHERE {field} IS NOT NULL)"
+                )
+            elif kind == "expression_is_true":
+                sql = _expression_sql(t, args, where)
             else:
-                raise ModelError(f"{model.path}: unknown test {name!r} on column {column}.")
-            out.append((name, column, severity, sql))
+                raise ModelError(
+                    f"{where}: unknown test {kind!r}. Column tests: {', '.join(COLUMN_TESTS)}."
+                )
+            out.append(
+                {"test": kind, "column": column, "severity": severity, "sql": sql, "params": params}
+            )
+    for test in model.meta.get("tests") or []:
+        where = f"{model.path}: model tests"
+        kind, args = parse_test(test, where)
+        severity = _severity(args, where)
+        if kind == "expression_is_true":
+            sql, name = _expression_sql(t, args, where), "expression_is_true"
+        elif kind == "sql":
+            body = _render_custom(str(args["sql"]), t, wh, where).strip().rstrip(";")
+            sql, name = f"SELECT * FROM (\n{body}\n)", str(args.get("name") or "sql")
+        else:
+            raise ModelError(
+                f"{where}: unknown test {kind!r}. Model tests: {', '.join(MODEL_TESTS)} "
+                "(column tests go under the column)."
+            )
+        out.append({"test": name, "column": "", "severity": severity, "sql": sql, "params": {}})
     return out
 
 
-def run_model_tests(wh, model: Model, table: str, run_id: str, shown_as: str | None = None) -> list:
+def _expression_sql(t: str, args: dict, where: str) -> str:
+    expression = args.get("expression")
+    if not expression or not isinstance(expression, str):
+        raise ModelError(f"{where}: expression_is_true needs an `expression` (SQL, boolean).")
+    return f"SELECT * FROM {t} WHERE NOT ({expression})"
+
+
+def _sample_text(sample: pd.DataFrame) -> str:
+    rows = sample.astype(str).to_dict(orient="records")
+    return "; ".join("{" + ", ".join(f"{k}: {v}" for k, v in r.items()) + "}" for r in rows)
+
+
+def run_model_tests(
+    wh, model: Model, table: str, run_id: str, shown_as: str | None = None
+) -> list[dict]:
+    """Run the model's tests on `table`; raise TestFailure if an error-level test fails.
+
+    Returns one result row per test (see `record_results`); on failure the rows are
+    recorded before raising, so the failure is in the history too.
+    """
+    name = shown_as or table
     rows = []
-    for test, column, severity, sql in tests_sql(wh, model, table):
-        failures = int(wh.scalar(sql))
+    samples: dict[int, pd.DataFrame] = {}
+    for spec in tests_sql(wh, model, table):
+        failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
+        sample = ""
+        if failures:
+            df = wh.query_df(f"{spec['sql']} LIMIT {SAMPLE_ROWS}", spec["params"])
+            samples[len(rows)] = df
+            sample = df.to_json(orient="records", date_format="iso", default_handler=str)
+        status = "pass" if failures == 0 else ("fail" if spec["severity"] == "error" else "warn")
         rows.append(
             {
                 "run_id": run_id,
-                "model": shown_as or table,
-                "test": test,
-                "column": column,
-                "severity": severity,
+                "model": name,
+                "test": spec["test"],
+                "column": spec["column"],
+                "severity": spec["severity"],
                 "failures": failures,
-                "status": "pass" if failures == 0 else ("fail" if severity == "error" else "warn"),
+                "status": status,
                 "checked_at": dt.datetime.now(dt.UTC),
+                "sample": sample,
             }
         )
-    failed = [r for r in rows if r["status"] == "fail"]
+    failed = [i for i, r in enumerate(rows) if r["status"] == "fail"]
     if failed:
         record_results(wh, rows)
-        lines = "; ".join(
-            f"{r['test']} on {r['column']}: {r['failures']} failing rows" for r in failed
-        )
-        raise ModelError(
-            f"Model {shown_as or table} ({model.path.name}) failed its tests: {lines}. "
-            "The previous table was kept."
+        parts = []
+        for i in failed:
+            r = rows[i]
+            on = f" on {r['column']}" if r["column"] else ""
+            parts.append(
+                f"{r['test']}{on}: {r['failures']} failing rows, e.g. {_sample_text(samples[i])}"
+            )
+        kept = " The previous table was kept." if shown_as else ""
+        raise TestFailure(
+            f"Model {name} ({model.path.name}) failed its tests: {' | '.join(parts)}.{kept} "
+            f"Fix the data or the model, or set `severity: warn` on the test in "
+            f"{model.path.name}; the results are in {RESULTS_TABLE} (run_id {run_id})."
         )
     return rows
 
 
+_RESULTS_COLUMNS = {
+    "run_id": "String",
+    "model": "String",
+    "test": "String",
+    "column": "String",
+    "severity": "String",
+    "failures": "UInt64",
+    "status": "String",
+    "checked_at": "DateTime64(3, 'UTC')",
+    "sample": "String",
+}
+
+
+def ensure_results_table(wh: Warehouse) -> None:
+    """Create starloom_test_results, or add the columns an older version lacked."""
+    body = ", ".join(f"{quote_identifier(c)} {t}" for c, t in _RESULTS_COLUMNS.items())
+    wh.command(
+        f"CREATE TABLE IF NOT EXISTS {wh.qualified(RESULTS_TABLE)} ({body}) "
+        "ENGINE = MergeTree ORDER BY (model, checked_at)"
+    )
+    have = {
+        r[0]
+        for r in wh.query_rows(
+            "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
+            {"d": wh.database, "t": RESULTS_TABLE},
+        )
+    }
+    for column, ctype in _RESULTS_COLUMNS.items():
+        if column not in have:
+            wh.command(
+                f"ALTER TABLE {wh.qualified(RESULTS_TABLE)} "
+                f"ADD COLUMN IF NOT EXISTS {quote_identifier(column)} {ctype}"
+            )
+
+
 def record_results(wh: Warehouse, rows: list[dict]) -> None:
-    wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified("starloom_test_results")} (
-        run_id String, model String, test String, column String, severity String,
-        failures UInt64, status String, checked_at DateTime64(3, 'UTC')
-    ) ENGINE = MergeTree ORDER BY (model, checked_at)""")
-    wh.insert_df("starloom_test_results", pd.DataFrame(rows))
+    """Append result rows to starloom_test_results."""
+    if not rows:
+        return
+    with wh.session():
+        ensure_results_table(wh)
+        df = pd.DataFrame(rows)
+        for column, ctype in _RESULTS_COLUMNS.items():
+            if column not in df:
+                df[column] = "" if ctype == "String" else 0
+        wh.insert_df(RESULTS_TABLE, df[list(_RESULTS_COLUMNS)])
+
+
+def latest_results(wh: Warehouse) -> pd.DataFrame:
+    """The latest result of every (model, test, column), newest first."""
+    if not wh.table_exists(RESULTS_TABLE):
+        return pd.DataFrame(columns=list(_RESULTS_COLUMNS))
+    ensure_results_table(wh)
+    return wh.query_df(
+        f"SELECT * FROM {wh.qualified(RESULTS_TABLE)} ORDER BY checked_at DESC "
+        "LIMIT 1 BY model, test, column"
+    )
+
+
+def parse_sample(sample: str) -> list[dict]:
+    """The failing rows kept with a result, as a list of dicts."""
+    return json.loads(sample) if sample else []

@@ -1,0 +1,155 @@
+"""Model tests on real chdb: every kind of test, severities, failing rows, recorded results."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from starloom import checks
+from starloom.checks import TestFailure
+from starloom.models import Model
+
+
+def _model(meta: dict, name: str = "fct_sales") -> Model:
+    return Model(name, Path(f"sql/marts/{name}.sql"), "marts", "SELECT 1", meta)
+
+
+@pytest.fixture
+def tables(wh):
+    with wh.session():
+        wh.command(
+            f"CREATE TABLE {wh.qualified('dim_shop')} (shop_id Int64, name String) "
+            "ENGINE = MergeTree ORDER BY shop_id"
+        )
+        wh.command(f"INSERT INTO {wh.qualified('dim_shop')} VALUES (1, 'a'), (2, 'b')")
+        wh.command(
+            f"CREATE TABLE {wh.qualified('fct_sales')} (sale_id Nullable(Int64), "
+            "shop_id Nullable(Int64), status String, qty Int64) ENGINE = MergeTree ORDER BY tuple()"
+        )
+        wh.command(
+            f"INSERT INTO {wh.qualified('fct_sales')} VALUES "
+            "(1, 1, 'open', 1), (2, 2, 'shut', 2), (2, 9, 'lost', 0), (NULL, NULL, 'open', 3)"
+        )
+    return wh
+
+
+def _run(wh, meta):
+    return checks.run_model_tests(wh, _model(meta), "fct_sales", "run1")
+
+
+CASES = [
+    ("sale_id", "unique", 1),
+    ("sale_id", "not_null", 1),
+    ("status", {"accepted_values": {"values": ["open", "shut"]}}, 1),
+    ("shop_id", {"relationships": {"to": "dim_shop", "field": "shop_id"}}, 1),
+    ("qty", {"expression_is_true": {"expression": "qty >= 1"}}, 1),
+]
+
+
+@pytest.mark.parametrize("column,test,failing", CASES)
+def test_each_column_test_counts_its_failing_rows(tables, column, test, failing):
+    kind = test if isinstance(test, str) else next(iter(test))
+    with pytest.raises(TestFailure) as info:
+        _run(tables, {"columns": {column: {"tests": [test]}}})
+    msg = str(info.value)
+    assert "fct_sales" in msg and kind in msg and f"{failing} failing rows" in msg
+    # the same test as a warning does not stop, and keeps the count and the sample
+    warn = test if isinstance(test, str) else {kind: {**test[kind], "severity": "warn"}}
+    if isinstance(warn, str):
+        warn = {warn: {"severity": "warn"}}
+    (row,) = _run(tables, {"columns": {column: {"tests": [warn]}}})
+    assert (row["status"], row["failures"], row["test"]) == ("warn", failing, kind)
+    assert checks.parse_sample(row["sample"])
+
+
+def test_passing_tests_pass(tables):
+    rows = _run(
+        tables,
+        {
+            "columns": {
+                "status": {
+                    "tests": ["not_null", {"accepted_values": {"values": ["open", "shut", "lost"]}}]
+                },
+                "qty": {"tests": [{"expression_is_true": {"expression": "qty >= 0"}}]},
+            },
+            "tests": [{"sql": "SELECT * FROM {{ this }} WHERE qty > 100", "name": "no_bulk"}],
+        },
+    )
+    assert [r["status"] for r in rows] == ["pass"] * 4
+    assert rows[-1]["test"] == "no_bulk" and rows[-1]["column"] == ""
+
+
+def test_failure_message_shows_failing_rows(tables):
+    with pytest.raises(TestFailure) as info:
+        _run(
+            tables,
+            {
+                "columns": {
+                    "shop_id": {
+                        "tests": [{"relationships": {"to": "dim_shop", "field": "shop_id"}}]
+                    }
+                }
+            },
+        )
+    msg = str(info.value)
+    assert "relationships on shop_id" in msg
+    assert "shop_id: 9" in msg and "status: lost" in msg  # the failing row itself
+
+
+def test_custom_sql_test_with_ref_fails_and_is_recorded(tables):
+    meta = {
+        "tests": [
+            {
+                "sql": "SELECT s.* FROM {{ this }} AS s "
+                "LEFT JOIN {{ ref('dim_shop') }} AS d ON d.shop_id = s.shop_id "
+                "WHERE d.name = 'b'",
+                "name": "no_sales_in_shop_b",
+            },
+            {"expression_is_true": {"expression": "qty < 3", "severity": "warn"}},
+        ]
+    }
+    with pytest.raises(TestFailure, match="no_sales_in_shop_b: 1 failing rows"):
+        _run(tables, meta)
+    got = tables.query_df(
+        "SELECT test, status, failures, run_id FROM starloom_test_results ORDER BY test"
+    )
+    assert got.to_dict(orient="records") == [
+        {"test": "expression_is_true", "status": "warn", "failures": 1, "run_id": "run1"},
+        {"test": "no_sales_in_shop_b", "status": "fail", "failures": 1, "run_id": "run1"},
+    ]
+    latest = checks.latest_results(tables)
+    assert set(latest.test) == {"expression_is_true", "no_sales_in_shop_b"}
+
+
+def test_accepted_values_are_bound_not_spliced(tables):
+    quote = "it's \\ `odd`"
+    tables.command(
+        f"INSERT INTO {tables.qualified('fct_sales')} VALUES (7, 1, {{s:String}}, 1)", {"s": quote}
+    )
+    (row,) = _run(
+        tables,
+        {
+            "columns": {
+                "status": {
+                    "tests": [{"accepted_values": {"values": ["open", "shut", "lost", quote]}}]
+                }
+            }
+        },
+    )
+    assert row["status"] == "pass"
+
+
+def test_results_table_of_an_older_version_gains_the_new_columns(wh):
+    wh.command(
+        f"CREATE TABLE {wh.qualified('starloom_test_results')} (run_id String, model String, "
+        "test String, column String, severity String, failures UInt64, status String, "
+        "checked_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY (model, checked_at)"
+    )
+    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    row = {"run_id": "r", "model": "m", "test": "unique", "column": "c", "severity": "error",
+           "failures": 0, "status": "pass", "checked_at": when}  # fmt: skip
+    checks.record_results(wh, [row])
+    got = wh.query_df("SELECT model, sample FROM starloom_test_results")
+    assert got.to_dict(orient="records") == [{"model": "m", "sample": ""}]

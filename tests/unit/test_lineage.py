@@ -1,0 +1,149 @@
+"""Column lineage from the models' SQL, and OpenLineage run events checked with the client's
+own models."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from openlineage.client.serde import Serde
+from tests.support.project import REPO
+
+from starloom import lineage
+from starloom.models import Model, load_models
+from starloom.settings import load_settings
+
+
+def _model(sql: str, name: str = "fct_x") -> Model:
+    return Model(name, Path(f"sql/marts/{name}.sql"), "marts", sql, {})
+
+
+def test_column_lineage_kinds_and_joins():
+    sql = (
+        "SELECT i.item_id, o.customer_id, i.qty * i.price AS revenue, count() AS n "
+        "FROM {{ ref('stg_items') }} AS i JOIN {{ ref('stg_orders') }} AS o "
+        "ON o.order_id = i.order_id WHERE o.day <= {run_date:Date} GROUP BY 1, 2, 3"
+    )
+    got = lineage.column_lineage(_model(sql))
+    assert got["item_id"] == {"inputs": [("stg_items", "item_id")], "kind": "IDENTITY"}
+    assert got["customer_id"]["inputs"] == [("stg_orders", "customer_id")]
+    assert got["revenue"] == {
+        "inputs": [("stg_items", "price"), ("stg_items", "qty")],
+        "kind": "TRANSFORMATION",
+    }
+    assert "n" not in got  # count() reads no column
+
+
+def test_column_lineage_through_ctes_and_sources():
+    sql = (
+        "WITH o AS (SELECT customer_id, sum(qty) AS units FROM {{ ref('stg_orders') }} "
+        "GROUP BY customer_id) SELECT c.customer_id, lower(c.email) AS email, o.units "
+        "FROM {{ source('shop', 'customers') }} AS c LEFT JOIN o ON o.customer_id = c.customer_id"
+    )
+    got = lineage.column_lineage(_model(sql))
+    assert got["email"] == {
+        "inputs": [("raw_shop__customers", "email")],
+        "kind": "TRANSFORMATION",
+    }
+    assert got["units"] == {"inputs": [("stg_orders", "qty")], "kind": "AGGREGATION"}
+
+
+def test_every_model_of_the_project_has_column_lineage():
+    got = lineage.model_column_lineage(REPO)
+    models = load_models(REPO / "sql")
+    assert set(got) == set(models)
+    for name, columns in got.items():
+        assert columns, name
+        for info in columns.values():
+            for table, _ in info["inputs"]:
+                assert table in models or table.startswith("raw_"), (name, table)
+
+
+def test_task_inputs_and_outputs_from_the_notebooks():
+    io = lineage.pipeline_io(REPO)
+    assert "raw_shop__orders" in io["build_staging"]["inputs"]  # `raw_*` expanded
+    assert "stg_shop__orders" in io["build_staging"]["outputs"]
+    assert "fct_orders" in io["build_marts"]["outputs"]
+    assert "output/index.html" in io["publish_reports"]["outputs"]
+
+
+def _events(project: Path, failed=False) -> list:
+    settings = load_settings(project)
+    t0 = dt.datetime(2024, 1, 7, 6, 0, tzinfo=dt.UTC)
+    return lineage.run_events(
+        "build_marts",
+        inputs=["stg_shop__orders", "data/demo/shop.db"],
+        outputs=["fct_orders"],
+        settings=settings,
+        started_at=t0,
+        ended_at=t0 + dt.timedelta(seconds=42),
+        failed=failed,
+        error="ModelError: boom",
+        parent_run_id="01890f2c-6f0c-7cc6-8b4a-3f0f6d5c3c11",
+        column_lineage_by_model=lineage.model_column_lineage(project),
+    )
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_events_round_trip_through_the_client_models(project, failed):
+    events = _events(project, failed)
+    path = project / lineage.EVENTS_FILE
+    lineage.emit(events, path)
+    stored = lineage.read_events(path)
+    assert [e["eventType"] for e in stored] == ["START", "FAIL" if failed else "COMPLETE"]
+    assert stored[0]["run"]["runId"] == stored[1]["run"]["runId"]
+    for data in stored:
+        rebuilt = lineage.parse_event(data)  # the client's models validate every field
+        assert Serde.to_dict(rebuilt) == data
+        assert data["schemaURL"].startswith("https://openlineage.io/spec/")
+    fct = stored[1]["outputs"][0]
+    assert fct["name"] == "starloom.fct_orders"
+    fields = fct["facets"]["columnLineage"]["fields"]
+    assert fields["customer_id"]["inputFields"][0]["name"] == "starloom.stg_shop__orders"
+    assert stored[1]["inputs"][1]["name"] == "data/demo/shop.db"
+    if failed:
+        assert stored[1]["run"]["facets"]["errorMessage"]["message"] == "ModelError: boom"
+
+
+def test_parse_event_rejects_a_broken_event(project):
+    data = json.loads(Serde.to_json(_events(project)[0]))
+    data["run"]["runId"] = "not-a-uuid"
+    with pytest.raises(ValueError):
+        lineage.parse_event(data)
+
+
+def test_events_go_to_an_http_endpoint_when_configured(project, monkeypatch):
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Authorization"), json.loads(body)))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{server.server_port}")
+        monkeypatch.setenv("OPENLINEAGE_API_KEY", "k3y")
+        lineage.emit(_events(project), project / lineage.EVENTS_FILE)
+    finally:
+        server.shutdown()
+    assert [r[0] for r in received] == ["/api/v1/lineage"] * 2
+    assert received[0][1] == "Bearer k3y"
+    assert [r[2]["eventType"] for r in received] == ["START", "COMPLETE"]
+    assert len(lineage.read_events(project / lineage.EVENTS_FILE)) == 2  # the file too
+
+
+def test_unreachable_endpoint_does_not_fail(project, monkeypatch):
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
+    lineage.emit(_events(project), project / lineage.EVENTS_FILE)
+    assert len(lineage.read_events(project / lineage.EVENTS_FILE)) == 2

@@ -62,6 +62,25 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_build(args) -> int:
+    from starloom.backfill import backfill
+
+    extra = args.ploomber_args[1:] if args.ploomber_args[:1] == ["--"] else args.ploomber_args
+    backfill(args.start, args.end, force=args.force, extra=extra)
+    return 0
+
+
+def _cmd_docs(args) -> int:
+    from pathlib import Path
+
+    from starloom.docs import build_docs
+    from starloom.settings import load_settings
+
+    index = build_docs(load_settings(), Path(args.out) if args.out else None)
+    print(f"docs site written: {index}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="starloom", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-date", help="last day of data, YYYY-MM-DD (default: env.yaml)")
     p.add_argument("--size", type=float, help="size factor (default: env.yaml demo_size)")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser(
+        "build",
+        help="backfill: run the pipeline for each date from --from to --to, in order",
+        description="Runs `ploomber build --env--run_date D` for each date D, skipping the dates "
+        "already built (recorded in the warehouse table starloom_runs) unless --force. "
+        "Arguments after -- go to ploomber, e.g. -- --env--demo_size 0.1",
+    )
+    p.add_argument("--from", dest="start", required=True, help="first run date, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", help="last run date, YYYY-MM-DD (default: --from)")
+    p.add_argument("--force", action="store_true", help="rebuild dates already built")
+    p.add_argument("ploomber_args", nargs=argparse.REMAINDER, help="-- then ploomber options")
+    p.set_defaults(func=_cmd_build)
+    p = sub.add_parser("docs", help="build the docs site (models, tests, lineage, quality)")
+    p.add_argument("--out", help="folder for the site (default: output/docs)")
+    p.set_defaults(func=_cmd_docs)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -109,7 +109,9 @@ def start_clickhouse_server(
             remaining = deadline - time.monotonic()
             if remaining <= 0 or process.poll() is not None:
                 raise RuntimeError("the ClickHouse HTTP endpoint did not start:\n" + _log_tail(log))
-            ready, _, _ = select.select([process.stdout], [], [], remaining)
+            poller = select.poll()  # select.select() fails on descriptors numbered past 1024
+            poller.register(process.stdout, select.POLLIN)
+            ready = poller.poll(remaining * 1000)
             if ready:
                 line = process.stdout.readline().decode()
                 if line.startswith("listening on "):

@@ -252,6 +252,16 @@ def _file_date(path: str, key: str | None, where: str) -> dt.date:
     return dt.date.fromisoformat(m.group(1))
 
 
+def _glob(pattern: str) -> list[str]:
+    """Files matching a local glob or an fsspec URL glob (s3://bucket/day=*/x.csv), sorted."""
+    if "://" not in pattern:
+        return sorted(glob.glob(pattern))
+    import fsspec
+
+    fs, _, _ = fsspec.core.get_fs_token_paths(pattern)
+    return sorted(fs.unstrip_protocol(p) for p in fs.glob(pattern))
+
+
 def _file_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_id, days):
     """Tasks for the days whose files are new or changed (or every day in `days`)."""
     project = wh.settings.project_dir
@@ -260,7 +270,7 @@ def _file_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load
         if "://" in entity.path or entity.path.startswith("/")
         else str(project / entity.path)
     )
-    paths = sorted(glob.glob(pattern))
+    paths = _glob(pattern)
     where = f"{source.name}.{entity.name}"
     if not paths:
         raise SourceError(

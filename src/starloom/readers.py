@@ -108,7 +108,7 @@ def read_jsonl(path: str, contract: Contract, landing: Path, meta: dict) -> list
     """Parse a JSON-lines file in chunks; a line that is not a JSON object is quarantined."""
     keep = None if contract.extra_columns == "fail" else set(contract.names)
     results, rows, chunk_no = [], [], 0
-    with open(path, "rb") as fh:
+    with open_source(path) as fh:
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
@@ -161,6 +161,15 @@ def _jsonl_chunk(rows, contract, landing: Path, meta: dict, chunk_no: int) -> di
     return result
 
 
+def open_source(path: str):
+    """A source file opened for reading: a local path, or an fsspec URL (s3://, gs://, ...)."""
+    if "://" in path:
+        import fsspec
+
+        return fsspec.open(path, "rb").open()
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller
+
+
 # -- CSV ----------------------------------------------------------------------------------
 def scan(path: str, split_bytes: int | None = None) -> tuple[int, str, list[tuple]]:
     """Size, sha256 and, with `split_bytes`, the file cut at line ends into byte ranges.
@@ -169,7 +178,7 @@ def scan(path: str, split_bytes: int | None = None) -> tuple[int, str, list[tupl
     read one large CSV file at once and still name the file's lines.
     """
     digest, size, lines, ranges, start, start_line = hashlib.sha256(), 0, 0, [], 0, 1
-    with open(path, "rb") as fh:
+    with open_source(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
             while split_bytes and size + len(block) > start + split_bytes:
@@ -188,7 +197,7 @@ def scan(path: str, split_bytes: int | None = None) -> tuple[int, str, list[tupl
 
 def _csv_header(path: str) -> list[str] | None:
     """The header's column names (None for an empty file); fails on duplicates."""
-    with open(path, "rb") as fh:
+    with open_source(path) as fh:
         first = fh.readline(CSV_BLOCK_BYTES)
     if not first.strip():
         return None
@@ -212,7 +221,7 @@ class _ByteRange(io.RawIOBase):
     """The bytes start..end of a file, as a file object (memory stays one block)."""
 
     def __init__(self, path: str, start: int, end: int):
-        self._fh = open(path, "rb")  # closed with the range
+        self._fh = open_source(path)  # closed with the range
         self._fh.seek(start)
         self._left = end - start
 
@@ -259,7 +268,10 @@ def read_csv(path: str, contract: Contract, landing: Path, meta: dict) -> list[d
         return "skip"
 
     try:
-        data = path if end is None else io.BufferedReader(_ByteRange(path, start, end), 1 << 20)
+        if end is not None:
+            data = io.BufferedReader(_ByteRange(path, start, end), 1 << 20)
+        else:
+            data = open_source(path) if "://" in path else path
         reader = pacsv.open_csv(
             data,
             read_options=pacsv.ReadOptions(
@@ -335,7 +347,7 @@ def read_parquet(path: str, contract: Contract, landing: Path, meta: dict) -> li
     """Read a Parquet file by batches of row groups (memory bounded by CHUNK_LINES)."""
     meta = {**meta, "header": True}
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(open_source(path) if "://" in path else path)
         have = pf.schema_arrow.names
         wanted = [n for n in have if n in contract.names or contract.extra_columns == "fail"]
         results, row = [], 1

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from starloom.errors import ConfigError, StarloomError
-from starloom.settings import Settings, load_settings
+from starloom.settings import Settings, load_settings, parse_date
 from starloom.warehouse import Warehouse
 
 RUNS_TABLE = "starloom_runs"
@@ -54,15 +54,7 @@ class DayResult:
 
 
 def _parse(value: str | dt.date, option: str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ConfigError(
-            f"{option} {value!r} is not a date in the format YYYY-MM-DD "
-            "(for example 2024-01-07): give the first and last run dates of the backfill."
-        ) from None
+    return parse_date(value, option, "Give the first and last run dates of the backfill.")
 
 
 def run_dates(start: str | dt.date, end: str | dt.date | None = None) -> list[dt.date]:

@@ -119,8 +119,8 @@ def load_settings(project_dir: Path | None = None) -> Settings:
     )
 
 
-def parse_run_date(value: str | dt.date) -> dt.date:
-    """A run_date as a date, or an error saying the expected format."""
+def parse_date(value: str | dt.date, what: str, hint: str) -> dt.date:
+    """A date given as YYYY-MM-DD (or a date), or an error naming `what` and saying `hint`."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -129,6 +129,15 @@ def parse_run_date(value: str | dt.date) -> dt.date:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ConfigError(
-            f"run_date {value!r} is not a date in the format YYYY-MM-DD (for example 2024-01-07). "
-            "Pass it as `ploomber build --env--run_date 2024-01-07` or set it in env.yaml."
+            f"{what} {value!r} is not a date in the format YYYY-MM-DD (for example 2024-01-07). "
+            + hint
         ) from None
+
+
+def parse_run_date(value: str | dt.date) -> dt.date:
+    """A run_date as a date, or an error saying the expected format."""
+    return parse_date(
+        value,
+        "run_date",
+        "Pass it as `ploomber build --env--run_date 2024-01-07` or set it in env.yaml.",
+    )

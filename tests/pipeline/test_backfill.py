@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, run_tool
 
 from starloom.backfill import completed_dates, record_run, run_dates
 from starloom.cli import main
@@ -16,7 +15,6 @@ from starloom.errors import ConfigError
 from starloom.settings import load_settings
 from starloom.warehouse import Warehouse
 
-BIN = Path(sys.executable).parent
 SMALL = ["--", "--env--demo_size", "0.05"]
 
 
@@ -48,14 +46,7 @@ def test_completed_dates_are_recorded_in_the_warehouse(wh):
 
 
 def _starloom_build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "starloom"), "build", *args],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
-        timeout=1200,
-    )
+    return run_tool(root, "starloom", "build", *args, timeout=1200)
 
 
 def _lines(output: str) -> dict[str, str]:

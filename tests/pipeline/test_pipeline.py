@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, ploomber_env, run_tool
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -16,14 +16,7 @@ SMALL = ["--env--demo_size", "0.05", "--env--run_date", "2024-01-03"]
 
 
 def _build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "ploomber"), "build", *args],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
-        timeout=600,
-    )
+    return run_tool(root, "ploomber", "build", *args)
 
 
 def _ran(output: str) -> dict[str, bool]:

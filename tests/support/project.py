@@ -66,3 +66,18 @@ def ploomber_env(**extra) -> dict:
     env = dict(os.environ)
     env.update(PLOOMBER_STATS_ENABLED="false", PLOOMBER_VERSION_CHECK_DISABLED="1", **extra)
     return env
+
+
+def run_tool(root: Path, tool: str, *args: str, timeout: float = 600):
+    """Run a command of the venv (ploomber, starloom) in a project copy, output captured."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [str(Path(sys.executable).parent / tool), *args],
+        cwd=root,
+        text=True,
+        capture_output=True,
+        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
+        timeout=timeout,
+    )

@@ -4,13 +4,11 @@ request leaving the machine."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, run_tool
 
 pytestmark = pytest.mark.slow
 CHROMIUM = Path("/usr/bin/chromium")
@@ -22,7 +20,6 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +28,9 @@ def built(tmp_path_factory) -> Path:
         pytest.skip("needs Chromium at /usr/bin/chromium (Debian package `chromium`)")
     pytest.importorskip("playwright.sync_api", reason="needs the Python package `playwright`")
     root = copy_project(tmp_path_factory.mktemp("docs") / "project")
-    done = subprocess.run(
-        [str(BIN / "ploomber"), "build", "--env--demo_size", "0.05", "--env--run_date",
-         "2024-01-03"],
-        cwd=root, text=True, capture_output=True, timeout=900,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
+    done = run_tool(
+        root, "ploomber", "build", "--env--demo_size", "0.05", "--env--run_date", "2024-01-03",
+        timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return root

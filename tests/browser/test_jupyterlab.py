@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from tests.support.project import REPO, copy_project, ploomber_env
+from tests.support.project import REPO, copy_project, ploomber_env, run_tool
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -35,19 +35,19 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 RUN_DATE = "2024-01-03"
-SERVER_VARS = (
-    "STARLOOM_CLICKHOUSE_URL",
-    "STARLOOM_WAREHOUSE_PATH",
-    "STARLOOM_DATABASE",
-    "STARLOOM_CLICKHOUSE_PASSWORD",
+# the embedded warehouse of the copy, whatever server the calling environment names
+EMBEDDED = dict.fromkeys(
+    (
+        "STARLOOM_CLICKHOUSE_URL",
+        "STARLOOM_WAREHOUSE_PATH",
+        "STARLOOM_DATABASE",
+        "STARLOOM_CLICKHOUSE_PASSWORD",
+    )
 )
 
 
 def _env(root: Path, **extra) -> dict:
-    env = ploomber_env(STARLOOM_PROJECT_DIR=str(root), **extra)
-    for var in SERVER_VARS:
-        env.pop(var, None)
-    return env
+    return ploomber_env(STARLOOM_PROJECT_DIR=str(root), **EMBEDDED, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +60,7 @@ def built(tmp_path_factory) -> Path:
     text = text.replace("demo_size: 1\n", "demo_size: 0.05\n")
     assert RUN_DATE in text and "demo_size: 0.05" in text
     env_yaml.write_text(text)
-    done = subprocess.run(
-        [str(BIN / "ploomber"), "build"],
-        cwd=root,
-        env=_env(root),
-        text=True,
-        capture_output=True,
-        timeout=900,
-    )
+    done = run_tool(root, "ploomber", "build", timeout=900, env=EMBEDDED)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return root
 
@@ -170,14 +163,11 @@ def lab(built, tmp_path_factory):
 
 def _open_warehouse_elsewhere(root: Path) -> subprocess.CompletedProcess:
     """A query from another process, giving up after 5 s if the warehouse is locked."""
-    return subprocess.run(
-        [str(BIN / "starloom"), "sql", "SELECT count() AS n FROM fct_orders", "--format", "csv"],
-        cwd=root,
-        env=_env(root, STARLOOM_LOCK_TIMEOUT="5"),
-        text=True,
-        capture_output=True,
-        timeout=120,
-    )
+    query = "SELECT count() AS n FROM fct_orders"
+    return run_tool(
+        root, "starloom", "sql", query, "--format", "csv",
+        timeout=120, env={**EMBEDDED, "STARLOOM_LOCK_TIMEOUT": "5"},
+    )  # fmt: skip
 
 
 # -- without a browser -----------------------------------------------------------------------

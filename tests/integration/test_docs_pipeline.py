@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, run_tool
 
 from starloom.lineage import EVENTS_FILE, parse_event, read_events
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 SMALL = ["--env--demo_size", "0.05", "--env--run_date", "2024-01-03"]
 
 
 def _build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [str(BIN / "ploomber"), "build", *SMALL, *args],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        timeout=900,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
-    )
+    done = run_tool(root, "ploomber", "build", *SMALL, *args, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     return done
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-import yaml
+from tests.support.project import declare_feed, feed_file
 
 from starloom.ingest import ingest
 
@@ -21,30 +21,15 @@ LOAD = (
 )
 
 
-def declare(project):
-    spec = {
-        "source": "feed",
-        "kind": "files",
-        "format": "csv",
-        "tables": {
-            "items": {
-                "path": "data/feed/date=*/*.csv",
-                "primary_key": ["item_id"],
-                "columns": {
-                    "item_id": {"type": "int64", "nullable": False},
-                    "name": {"type": "string"},
-                    "version": {"type": "int64"},
-                },
-            }
-        },
-    }
-    (project / "sources" / "feed.yml").write_text(yaml.safe_dump(spec))
+COLUMNS = {
+    "item_id": {"type": "int64", "nullable": False},
+    "name": {"type": "string"},
+    "version": {"type": "int64"},
+}
 
 
 def write_day(project, day, first, n, version):
-    path = project / "data" / "feed" / f"date={day}" / "items.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    with open(feed_file(project, day), "w") as fh:
         fh.write("item_id,name,version\n")
         fh.writelines(f"{i},item number {i},{version}\n" for i in range(first, first + n))
 
@@ -67,7 +52,7 @@ def _kill_when(proc, landing, delay: float) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.5, 1.5])
 def test_killed_load_then_rerun_loses_and_doubles_nothing(project, wh, delay):
-    declare(project)
+    declare_feed(project, COLUMNS)
     write_day(project, "2024-01-01", 0, ROWS // 2, version=1)
     ingest(wh, "feed", "2024-01-01")
     # day 1 changes (it must be replaced, not doubled) and day 2 arrives

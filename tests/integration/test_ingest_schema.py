@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import yaml
+from tests.support.project import declare_feed, feed_file
 
 from starloom.errors import StarloomError
 from starloom.ingest import ingest
@@ -12,35 +12,12 @@ from starloom.sources import get_source
 COLUMNS = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "string"}}
 
 
-def declare(project, columns, schema="strict"):
-    spec = {
-        "source": "feed",
-        "kind": "files",
-        "format": "csv",
-        "tables": {
-            "items": {
-                "path": "data/feed/date=*/*.csv",
-                "primary_key": ["item_id"],
-                "schema": schema,
-                "columns": columns,
-            }
-        },
-    }
-    (project / "sources" / "feed.yml").write_text(yaml.safe_dump(spec))
-
-
-def put(project, day, text):
-    path = project / "data" / "feed" / f"date={day}" / "items.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def test_strict_schema_fails_on_a_new_column_listing_it(project, wh):
-    declare(project, COLUMNS)
-    put(project, "2024-01-01", "item_id,name\n1,a\n")
+    declare_feed(project, COLUMNS, schema="strict")
+    feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n")
     ingest(wh, "feed", "2024-01-01")
-    declare(project, {**COLUMNS, "colour": {"type": "string"}})
-    put(project, "2024-01-02", "item_id,name,colour\n2,b,red\n")
+    declare_feed(project, {**COLUMNS, "colour": {"type": "string"}}, schema="strict")
+    feed_file(project, "2024-01-02").write_text("item_id,name,colour\n2,b,red\n")
     with pytest.raises(
         StarloomError,
         match=r"colour: absent in the warehouse, Nullable\(String\) in the contract\. "
@@ -51,12 +28,12 @@ def test_strict_schema_fails_on_a_new_column_listing_it(project, wh):
 
 
 def test_additive_schema_adds_new_columns_and_records_the_version(project, wh):
-    declare(project, COLUMNS, schema="additive")
-    put(project, "2024-01-01", "item_id,name\n1,a\n")
+    declare_feed(project, COLUMNS, schema="additive")
+    feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n")
     first = ingest(wh, "feed", "2024-01-01").iloc[0]
     assert first.schema_changes == []
-    declare(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
-    put(project, "2024-01-02", "item_id,name,colour\n2,b,red\n")
+    declare_feed(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
+    feed_file(project, "2024-01-02").write_text("item_id,name,colour\n2,b,red\n")
     second = ingest(wh, "feed", "2024-01-02").iloc[0]
     assert second.schema_changes == ["added column colour Nullable(String)"]
     assert wh.query_rows("SELECT item_id, colour FROM raw_feed__items ORDER BY item_id") == [
@@ -74,10 +51,10 @@ def test_additive_schema_adds_new_columns_and_records_the_version(project, wh):
 
 
 def test_additive_schema_fails_on_a_removed_column(project, wh):
-    declare(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
-    put(project, "2024-01-01", "item_id,name,colour\n1,a,red\n")
+    declare_feed(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
+    feed_file(project, "2024-01-01").write_text("item_id,name,colour\n1,a,red\n")
     ingest(wh, "feed", "2024-01-01")
-    declare(project, COLUMNS, schema="additive")
+    declare_feed(project, COLUMNS, schema="additive")
     with pytest.raises(
         StarloomError,
         match=r"colour: Nullable\(String\) in the warehouse, absent in the contract\. "
@@ -87,9 +64,9 @@ def test_additive_schema_fails_on_a_removed_column(project, wh):
 
 
 def test_additive_schema_fails_on_a_changed_type(project, wh):
-    declare(project, COLUMNS, schema="additive")
-    put(project, "2024-01-01", "item_id,name\n1,a\n")
+    declare_feed(project, COLUMNS, schema="additive")
+    feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n")
     ingest(wh, "feed", "2024-01-01")
-    declare(project, {**COLUMNS, "name": {"type": "int64"}}, schema="additive")
+    declare_feed(project, {**COLUMNS, "name": {"type": "int64"}}, schema="additive")
     with pytest.raises(StarloomError, match=r"name: Nullable\(String\) in the warehouse, "):
         ingest(wh, "feed", "2024-01-02")

@@ -5,17 +5,13 @@ lineage events record the failure."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, run_tool
 
 from starloom.lineage import EVENTS_FILE, parse_event, read_events
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 
 
 def test_failing_staging_test_stops_the_downstream_notebooks(tmp_path):
@@ -25,11 +21,9 @@ def test_failing_staging_test_stops_the_downstream_notebooks(tmp_path):
     assert "values: [placed, shipped, cancelled]" in text
     model.write_text(text.replace("values: [placed, shipped, cancelled]", "values: [placed]"))
 
-    done = subprocess.run(
-        [str(BIN / "ploomber"), "build", "--env--demo_size", "0.05", "--env--run_date",
-         "2024-01-03"],
-        cwd=root, text=True, capture_output=True, timeout=900,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
+    done = run_tool(
+        root, "ploomber", "build", "--env--demo_size", "0.05", "--env--run_date", "2024-01-03",
+        timeout=900,
     )  # fmt: skip
     out = done.stdout + done.stderr
     assert done.returncode != 0
@@ -48,11 +42,7 @@ def test_failing_staging_test_stops_the_downstream_notebooks(tmp_path):
         "SELECT status, failures > 0 AS failed FROM starloom_test_results "
         "WHERE model = 'stg_shop__orders' AND test = 'accepted_values'"
     )
-    sql = subprocess.run(
-        [str(BIN / "starloom"), "sql", query, "--format", "json"],
-        cwd=root, text=True, capture_output=True, timeout=120,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
-    )  # fmt: skip
+    sql = run_tool(root, "starloom", "sql", query, "--format", "json", timeout=120)
     assert sql.returncode == 0, sql.stderr
     assert json.loads(sql.stdout.splitlines()[0]) == {"status": "fail", "failed": 1}
 

@@ -4,20 +4,17 @@ re-running a day leaves every model as it was."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, run_tool
 
 from starloom.settings import load_settings
 from starloom.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
 MODELS = [
     "snp_customers",
@@ -31,14 +28,10 @@ MODELS = [
 
 
 def _build(root: Path, day: str, *extra: str) -> None:
-    done = subprocess.run(
-        [str(BIN / "ploomber"), "build", "--env--run_date", day, "--env--demo_size", "0.5", *extra],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
+    done = run_tool(
+        root, "ploomber", "build", "--env--run_date", day, "--env--demo_size", "0.5", *extra,
         timeout=900,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tests.support.project import copy_project, ploomber_env, run_tool
+from tests.support.project import copy_project, run_tool
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 SMALL = ["--env--demo_size", "0.05", "--env--run_date", "2024-01-03"]
 
 
@@ -29,14 +27,7 @@ def _ran(output: str) -> dict[str, bool]:
 
 
 def _sql(root: Path, query: str, fmt: str = "csv") -> str:
-    done = subprocess.run(
-        [str(BIN / "starloom"), "sql", query, "--format", fmt],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        env=ploomber_env(),
-        timeout=120,
-    )
+    done = run_tool(root, "starloom", "sql", query, "--format", fmt, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -118,14 +109,10 @@ def test_bad_run_date_fails_with_a_clear_message(built, tmp_path):
 
 def test_ploomber_plot_works_offline(built):
     root, _ = built
-    done = subprocess.run(
-        [str(BIN / "ploomber"), "plot", "--backend", "pygraphviz", "--output", "output/dag.png"],
-        cwd=root,
-        text=True,
-        capture_output=True,
-        env=ploomber_env(),
+    done = run_tool(
+        root, "ploomber", "plot", "--backend", "pygraphviz", "--output", "output/dag.png",
         timeout=300,
-    )
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     png = (root / "output" / "dag.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import base64
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from tests.support.project import copy_project, ploomber_env
+from tests.support.project import copy_project, run_tool
 
 from starloom.settings import load_settings
 from starloom.warehouse import Warehouse
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
 
 
 def _forms(password: str) -> list[bytes]:
@@ -59,28 +56,17 @@ def test_the_password_reaches_no_output(tmp_path, clickhouse_server_factory, mon
     password = "pw-" + secrets.token_hex(16)
     server = clickhouse_server_factory(password=password)
     root = copy_project(tmp_path / "project")
-    env = ploomber_env(
-        STARLOOM_PROJECT_DIR=str(root),
-        STARLOOM_CLICKHOUSE_URL=server.url,
-        STARLOOM_CLICKHOUSE_PASSWORD=password,
-    )
-    for var in ("STARLOOM_WAREHOUSE_PATH", "STARLOOM_DATABASE", "STARLOOM_DASK_SCHEDULER"):
-        env.pop(var, None)
-    done = subprocess.run(
-        [
-            str(BIN / "ploomber"),
-            "build",
-            "--env--demo_size",
-            "0.05",
-            "--env--run_date",
-            "2024-01-02",
-        ],
-        cwd=root,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=900,
-    )
+    server_env = {
+        "STARLOOM_CLICKHOUSE_URL": server.url,
+        "STARLOOM_CLICKHOUSE_PASSWORD": password,
+        "STARLOOM_WAREHOUSE_PATH": None,
+        "STARLOOM_DATABASE": None,
+        "STARLOOM_DASK_SCHEDULER": None,
+    }
+    done = run_tool(
+        root, "ploomber", "build", "--env--demo_size", "0.05", "--env--run_date", "2024-01-02",
+        timeout=900, env=server_env,
+    )  # fmt: skip
     logs = root / "output" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "ploomber_build.log").write_text(done.stdout + done.stderr)
@@ -88,8 +74,11 @@ def test_the_password_reaches_no_output(tmp_path, clickhouse_server_factory, mon
 
     # it ran against the server, not an embedded warehouse
     assert not (root / ".warehouse").exists()
-    for var, value in env.items():
-        if var.startswith("STARLOOM_"):
+    monkeypatch.setenv("STARLOOM_PROJECT_DIR", str(root))
+    for var, value in server_env.items():
+        if value is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
             monkeypatch.setenv(var, value)
     wh = Warehouse(load_settings(root))
     assert not wh.embedded

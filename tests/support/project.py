@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,22 +64,56 @@ def make_demo(project: Path, run_date="2024-01-03", size=0.05, start="2024-01-01
     )
 
 
-def ploomber_env(**extra) -> dict:
+def ploomber_env(**extra: str | None) -> dict:
+    """The environment for a tool of the venv: this one, Ploomber's telemetry off, `extra`
+    added (a value of None removes the variable)."""
     env = dict(os.environ)
-    env.update(PLOOMBER_STATS_ENABLED="false", PLOOMBER_VERSION_CHECK_DISABLED="1", **extra)
+    env.update(PLOOMBER_STATS_ENABLED="false", PLOOMBER_VERSION_CHECK_DISABLED="1")
+    for name, value in extra.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 
-def run_tool(root: Path, tool: str, *args: str, timeout: float = 600):
-    """Run a command of the venv (ploomber, starloom) in a project copy, output captured."""
-    import subprocess
-    import sys
+def run_tool(
+    root: Path, tool: str, *args: str, timeout: float = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run a command of the venv (ploomber, starloom) in a project copy, output captured.
 
+    `env` adds variables to the environment (None removes one), as ploomber_env does."""
     return subprocess.run(
         [str(Path(sys.executable).parent / tool), *args],
         cwd=root,
         text=True,
         capture_output=True,
-        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root)),
+        env=ploomber_env(STARLOOM_PROJECT_DIR=str(root), **(env or {})),
         timeout=timeout,
     )
+
+
+def write_source(project: Path, name: str, tables: dict, **spec) -> Path:
+    """Declare a source in a project copy: sources/<name>.yml with its `tables` and the other
+    fields of `spec` (kind, format, url, ...)."""
+    import yaml
+
+    path = project / "sources" / f"{name}.yml"
+    doc = {"source": name, **spec, "tables": tables}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def declare_feed(project: Path, columns: dict, **table) -> Path:
+    """The `feed` source: CSV files, one folder a day, of one table `items` keyed by item_id."""
+    items = {"path": "data/feed/date=*/*.csv", "primary_key": ["item_id"], **table}
+    return write_source(
+        project, "feed", {"items": {**items, "columns": columns}}, kind="files", format="csv"
+    )
+
+
+def feed_file(project: Path, day: str) -> Path:
+    """Where the `feed` source's items of `day` are read from (its folder made)."""
+    path = project / "data" / "feed" / f"date={day}" / "items.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

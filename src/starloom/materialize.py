@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -207,27 +208,65 @@ def spec_of(model: Model, upsert: bool = False) -> TableSpec:
     )
 
 
-def build_aside_and_swap(
-    ctx: BuildContext, model: Model, target: str, body: str, spec: TableSpec
-) -> Outcome:
-    """Build `body` into `<target>__new`, test it, swap it in; on failure drop it, keep target."""
-    aside = target + ASIDE
+def build_tested(
+    ctx: BuildContext,
+    model: Model,
+    aside: str,
+    body: str,
+    selected: list[tuple[str, str]],
+    spec: TableSpec,
+    land: Callable[[str], None],
+    columns: list[tuple[str, str]] | None = None,
+) -> tuple[list, int]:
+    """Build the rows of `body` (its columns: `selected`) into the table `aside`, run the
+    model's tests on them, then `land(aside)`. `aside` is dropped in every case, so a failed
+    build or test changes nothing else. `columns` are the table's (default: `selected`).
+    Returns the test rows and the number of rows built."""
     params = ctx.params(model)
     drop(ctx, aside)
     try:
-        columns = query_columns(ctx.wh, body, params)
-        create(ctx, aside, columns, spec)
+        create(ctx, aside, columns or selected, spec)
         ctx.wh.command(
-            f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(columns)})\n{body}",
+            f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(selected)})\n{body}",
             params,
             settings=ctx.ddl.insert_settings or None,
         )
         rows = ctx.wh.count(aside)
         tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
-        swap_in(ctx, aside, target, spec)
+        land(aside)
     finally:
         drop(ctx, aside)
+    return tests, rows
+
+
+def build_aside_and_swap(
+    ctx: BuildContext, model: Model, target: str, body: str, spec: TableSpec
+) -> Outcome:
+    """Build `body` into `<target>__new`, test it, swap it in; on failure drop it, keep target."""
+    columns = query_columns(ctx.wh, body, ctx.params(model))
+    tests, rows = build_tested(
+        ctx,
+        model,
+        target + ASIDE,
+        body,
+        columns,
+        spec,
+        lambda aside: swap_in(ctx, aside, target, spec),
+    )
     return Outcome(tests, "full", rows)
+
+
+def move_partitions(ctx: BuildContext, aside: str, target: str, strategy: str) -> None:
+    """Land the rows of `aside` in `target` by moving parts, not rows: REPLACE PARTITION swaps
+    a partition whole, ATTACH PARTITION ... FROM adds the new parts beside the old ones."""
+    statement = (
+        ctx.ddl.replace_partition if strategy == "replace_partitions" else ctx.ddl.attach_partition
+    )
+    ids = ctx.wh.query_rows(
+        f"SELECT DISTINCT _partition_id FROM {ctx.ddl.qualified(aside)} ORDER BY 1"
+    )
+    for (partition_id,) in ids:
+        ctx.wh.command(statement(target, partition_id, aside))
 
 
 # -- materializations ------------------------------------------------------------------------
@@ -273,34 +312,17 @@ def incremental(ctx: BuildContext, model: Model, body: str) -> Outcome:
             final_view(ctx, model.name, target)
         return outcome
 
-    params = ctx.params(model)
-    new_columns = query_columns(ctx.wh, body, params)
+    new_columns = query_columns(ctx.wh, body, ctx.params(model))
     if apply_schema_policy(ctx, model, target, new_columns) and upsert:
         final_view(ctx, model.name, target)
-    columns = table_columns(ctx.wh, target)
-    aside = model.name + ASIDE
-    drop(ctx, aside)
-    try:
-        create(ctx, aside, columns, spec)
-        ctx.wh.command(
-            f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(new_columns)})\n{body}",
-            params,
-            settings=ctx.ddl.insert_settings or None,
-        )
-        rows = ctx.wh.count(aside)
-        tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
-        # the tested rows land by moving parts, not rows: REPLACE PARTITION swaps a
-        # partition whole, ATTACH PARTITION ... FROM adds the new parts beside the old ones
-        statement = (
-            ctx.ddl.replace_partition
-            if strategy == "replace_partitions"
-            else ctx.ddl.attach_partition
-        )
-        ids = ctx.wh.query_rows(
-            f"SELECT DISTINCT _partition_id FROM {ctx.ddl.qualified(aside)} ORDER BY 1"
-        )
-        for (partition_id,) in ids:
-            ctx.wh.command(statement(target, partition_id, aside))
-    finally:
-        drop(ctx, aside)
+    tests, rows = build_tested(
+        ctx,
+        model,
+        model.name + ASIDE,
+        body,
+        new_columns,
+        spec,
+        lambda aside: move_partitions(ctx, aside, target, strategy),
+        columns=table_columns(ctx.wh, target),
+    )
     return Outcome(tests, "incremental", rows)

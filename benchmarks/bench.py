@@ -1,15 +1,22 @@
 """TPC-H data to a star schema: starloom's path against ClickHouse's own file() load and pandas.
 
-    python benchmarks/bench.py [--sf 1] [--repeat 1] [--out output/bench]
+    python benchmarks/bench.py [--sf 1] [--repeat 1] [--out output/bench] [--peer dbt]
 
-Generates TPC-H CSV with tpchgen-cli (once per scale factor), then, in this one run and on the
-same files, times:
+Generates TPC-H CSV with tpchgen-cli (once per scale factor), then, on the same files, runs
+each path in a process of its own (so that each one's peak RSS is its own) and times:
   starloom     ingest every table through its contract (benchmarks/tpch/sources/tpch.yml),
-               then build the star (benchmarks/tpch/sql) with its model tests
+               then build the star (benchmarks/tpch/sql) with its model tests; then, in the
+               same project, the report notebook (benchmarks/tpch/report.py, run with
+               papermill), the same ingest and build again with nothing changed (no-op), and
+               an increment: a new day folder holding 1% more orders with their lines
   file()       ClickHouse's own INSERT ... SELECT FROM file(..., CSVWithNames) per table
   pandas       pandas.read_csv then clickhouse-connect insert_df per table, then the same star
-and checks TPC-H Q1 and Q6 on the loaded lineitem against the official answers. Prints medians
-over the repetitions, the ratios, and the peak RSS; writes them as JSON under --out.
+and checks TPC-H Q1 and Q6 on the loaded lineitem against the official answers (for starloom,
+before the increment). Prints medians over the repetitions, the ratios, and the peak RSS of
+each path and of the whole run; writes them as JSON under --out.
+
+`--path NAME --result FILE` runs one repetition of one path in this process and writes its
+figures to FILE: that is how the run starts each path.
 """
 
 from __future__ import annotations
@@ -24,15 +31,17 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
-import pandas as pd
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BATCH = "1998-08-02"  # the day folder the generated files sit in
+NEXT_BATCH = "1998-08-03"  # the day folder of the increment (in the starloom project only)
+INCREMENT_EVERY = 100  # the increment repeats every 100th order (1%), with new keys
+PATHS = ["starloom", "file", "pandas", "dbt"]
 TABLES = ["region", "nation", "customer", "supplier", "part", "orders", "lineitem"]
 
 Q1 = """
@@ -79,6 +88,45 @@ def _project(root: Path, name: str):
     )
 
 
+def _batches(settings, data: Path) -> Path:
+    """The project's own batch folder: the generated day linked in, room for new days."""
+    batches = settings.project_dir / "batches"
+    batches.mkdir()
+    (batches / f"date={BATCH}").symlink_to(data / f"date={BATCH}", target_is_directory=True)
+    return batches
+
+
+def write_increment(day: Path, new_day: Path, every: int = INCREMENT_EVERY) -> dict[str, int]:
+    """Every `every`-th order of `day` with its lines, as new orders in new_day; rows written.
+
+    The order keys are shifted past the largest one, so the orders and lines are new; the
+    rest of each line is kept as it was (only the first field, the key, is rewritten).
+    """
+    picked, shift = [], 0
+    with open(day / "orders.csv", "rb") as src:
+        header = src.readline()
+        for i, line in enumerate(src):
+            shift = max(shift, int(line.split(b",", 1)[0]))
+            if i % every == 0:
+                picked.append(line)
+    keys = {int(line.split(b",", 1)[0]) for line in picked}
+    new_day.mkdir(parents=True)
+    with open(new_day / "orders.csv", "wb") as out:
+        out.write(header)
+        for line in picked:
+            key, rest = line.split(b",", 1)
+            out.write(b"%d,%s" % (int(key) + shift, rest))
+    lines = 0
+    with open(day / "lineitem.csv", "rb") as src, open(new_day / "lineitem.csv", "wb") as out:
+        out.write(src.readline())
+        for line in src:
+            key, rest = line.split(b",", 1)
+            if int(key) in keys:
+                out.write(b"%d,%s" % (int(key) + shift, rest))
+                lines += 1
+    return {"orders": len(picked), "lineitem": lines}
+
+
 def _contracts(settings) -> dict:
     from starloom.sources import get_source
 
@@ -103,15 +151,13 @@ def check_answers(wh, table: str, sf: str) -> dict:
     return results
 
 
-def run_starloom(settings, data: Path, sf: str) -> dict:
+def ingest_and_build(wh, run_date: str) -> dict:
+    """Ingest the source up to run_date, then build the star with its tests; both timed."""
     from starloom import models
     from starloom.ingest import ingest
-    from starloom.warehouse import Warehouse
 
-    os.environ["TPCH_DIR"] = str(data)
-    wh = Warehouse(settings)
     started = time.perf_counter()
-    loads = ingest(wh, "tpch", BATCH)
+    loads = ingest(wh, "tpch", run_date)
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
     builds, tests = models.build(wh)
@@ -122,20 +168,70 @@ def run_starloom(settings, data: Path, sf: str) -> dict:
         "quarantined": int(loads.rows_quarantined.sum()),
         "ingest_s": ingest_s,
         "models_s": models_s,
+        "seconds": ingest_s + models_s,
         "tests": len(tests),
         "tests_failed": len(failed),
         "models": len(builds),
-        "answers": check_answers(wh, "raw_tpch__lineitem", sf),
+        "rebuilt": sorted(builds.model[builds["mode"] == "full"]),
+        "model_seconds": dict(zip(builds.model, builds.seconds, strict=True)),
+        "fact_rows_written": int(builds.set_index("model").rows_written["fct_lineorder"]),
     }
 
 
+def run_report(settings, out: Path) -> tuple[Path, float]:
+    """The report notebook over the star, executed with papermill: the executed notebook and
+    the seconds it took (kernel start included; importing papermill is not)."""
+    import jupytext
+    import papermill
+
+    executed = out / "report.ipynb"
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        jupytext.read(HERE / "tpch" / "report.py"),
+        str(executed),
+        parameters={
+            "project_dir": str(settings.project_dir),
+            "warehouse_path": str(settings.warehouse_path),
+            "database": settings.database,
+        },
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(settings.project_dir),
+    )
+    return executed, time.perf_counter() - started
+
+
+def run_starloom(settings, data: Path, sf: str) -> dict:
+    """Full run, answers, report notebook, no-op rebuild, then the 1% increment."""
+    from starloom.warehouse import Warehouse
+
+    batches = _batches(settings, data)
+    os.environ["TPCH_DIR"] = str(batches)
+    wh = Warehouse(settings)
+    result = ingest_and_build(wh, BATCH)
+    result["answers"] = check_answers(wh, "raw_tpch__lineitem", sf)
+    report, result["report_s"] = run_report(settings, settings.project_dir / "output")
+    result["report"] = str(report)
+    noop = ingest_and_build(wh, BATCH)
+    result["increment_generated"] = write_increment(
+        data / f"date={BATCH}", batches / f"date={NEXT_BATCH}"
+    )
+    increment = ingest_and_build(wh, NEXT_BATCH)
+    result |= {f"noop_{k}": v for k, v in noop.items()}
+    result |= {f"increment_{k}": v for k, v in increment.items()}
+    result["fact_rows"] = wh.count("fct_lineorder")
+    result["lineitem_rows"] = wh.count("raw_tpch__lineitem")
+    return result
+
+
 def _create_raw(wh, table: str, contract) -> None:
+    """The raw table: the contract's columns and, as starloom's raw tables, the batch day."""
     from starloom.warehouse import quote_identifier
 
     cols = ", ".join(f"{quote_identifier(c.name)} {c.clickhouse_type()}" for c in contract.columns)
     wh.command(
-        f"CREATE TABLE {wh.qualified('raw_tpch__' + table)} ({cols}) "
-        "ENGINE = MergeTree ORDER BY tuple()"
+        f"CREATE TABLE {wh.qualified('raw_tpch__' + table)} ({cols}, "
+        f"`_partition` Date32 DEFAULT '{BATCH}') ENGINE = MergeTree ORDER BY tuple()"
     )
 
 
@@ -149,8 +245,9 @@ def load_with_file(wh, data: Path, batch: str = BATCH) -> int:
             structure = ", ".join(
                 f"{c.name} {c.clickhouse_type()}" for c in contracts[table].columns
             )
+            names = ", ".join(c.name for c in contracts[table].columns)
             wh.command(
-                f"INSERT INTO {wh.qualified('raw_tpch__' + table)} SELECT * FROM "
+                f"INSERT INTO {wh.qualified('raw_tpch__' + table)} ({names}) SELECT * FROM "
                 "file({p:String}, 'CSVWithNames', {s:String})",
                 {"p": str(data / f"date={batch}" / f"{table}.csv"), "s": structure},
             )
@@ -174,6 +271,8 @@ def run_file_baseline(settings, data: Path, sf: str) -> dict:
 
 def run_pandas_baseline(settings, data: Path, sf: str) -> dict:
     """The hand-written way: pandas.read_csv then insert_df, table by table; then the star."""
+    import pandas as pd
+
     from starloom import models
     from starloom.warehouse import Warehouse
 
@@ -204,9 +303,155 @@ def run_pandas_baseline(settings, data: Path, sf: str) -> dict:
     }
 
 
+class ChildPeaks(threading.Thread):
+    """The peak RSS (VmHWM) of each process this one starts, sampled while the path runs.
+
+    getrusage's RUSAGE_CHILDREN cannot tell it: a child forked from a large process inherits
+    that process's high-water mark. After exec a process has its own, which /proc shows; a
+    child not yet exec'd (same command line as this process) is skipped.
+    """
+
+    def __init__(self, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.every, self.peaks, self.done = every, {}, threading.Event()
+        self.own = Path("/proc/self/cmdline").read_bytes()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            for pid in _descendants(os.getpid()):
+                try:
+                    if Path(f"/proc/{pid}/cmdline").read_bytes() == self.own:
+                        continue
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        kb = int(line.split()[1])
+                        self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
+
+    def stop(self) -> float:
+        """Stop sampling; the sum of the children's peaks in MB."""
+        self.done.set()
+        self.join()
+        return sum(self.peaks.values()) / 1024
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        children = [p for p, ppid in parents.items() if ppid == pid]
+        found += children
+        todo += children
+    return found
+
+
+def own_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_path(who: str, out: Path, sf: str) -> dict:
+    """One repetition of one path, in this process, with its peak RSS: this process's own
+    plus the sum of the peaks of the processes it starts (notebook kernel, dbt, endpoint)."""
+    data = out / "data" / f"sf{sf}"
+    os.environ["TPCH_DIR"] = str(data)  # the contracts' paths (starloom's own: its batches)
+    children = ChildPeaks()
+    children.start()
+    if who == "starloom":
+        result = run_starloom(_project(out, "starloom"), data, sf)
+    elif who == "file":
+        result = run_file_baseline(_project(out, "file"), data, sf)
+    elif who == "pandas":
+        result = run_pandas_baseline(_project(out, "pandas"), data, sf)
+    else:
+        from dbt_peer import run_dbt_peer
+
+        result = run_dbt_peer(data, BATCH, sf, out, load_with_file, check_answers)
+    own, child = own_peak_rss_mb(), children.stop()
+    return result | {
+        "peak_rss_mb": own + child,
+        "peak_rss_own_mb": own,
+        "peak_rss_children_mb": child,
+    }
+
+
+def in_subprocess(who: str, out: Path, sf: str) -> dict:
+    """Run one path in a fresh Python process (its own peak RSS); its figures."""
+    result = out / f"result-{who}.json"
+    result.unlink(missing_ok=True)
+    command = [sys.executable, __file__, "--path", who, "--sf", sf, "--out", str(out)]
+    subprocess.run([*command, "--result", str(result)], check=True)
+    return json.loads(result.read_text())
+
+
 def _median(runs: list[dict], key: str) -> float | None:
     values = [r[key] for r in runs if key in r]
     return statistics.median(values) if values else None
+
+
+STAGES = [  # label, path, seconds, rows
+    ("starloom ingest (contracts)", "starloom", "ingest_s", "rows"),
+    ("starloom star + tests", "starloom", "models_s", "rows"),
+    ("starloom report notebook", "starloom", "report_s", None),
+    ("starloom no-op rebuild", "starloom", "noop_seconds", "noop_rows"),
+    ("starloom +1% increment", "starloom", "increment_seconds", "increment_rows"),
+    ("file() load (engine limit)", "file", "ingest_s", "rows"),
+    ("pandas read_csv + insert_df", "pandas", "ingest_s", "rows"),
+    ("pandas path: star + tests", "pandas", "models_s", "rows"),
+    ("dbt peer: raw load with file()", "dbt", "ingest_s", "rows"),
+    ("dbt peer: dbt build", "dbt", "models_s", "rows"),
+]
+
+
+def ratios_of(runs: dict[str, list[dict]]) -> dict[str, float]:
+    s_in, s_mod = _median(runs["starloom"], "ingest_s"), _median(runs["starloom"], "models_s")
+    full = s_in + s_mod
+    ratios = {
+        "increment_vs_full": _median(runs["starloom"], "increment_seconds") / full,
+        "noop_vs_full": _median(runs["starloom"], "noop_seconds") / full,
+    }
+    if runs["file"]:
+        ratios["ingest_speed_vs_file"] = _median(runs["file"], "ingest_s") / s_in
+    if runs["pandas"]:
+        pandas_total = _median(runs["pandas"], "ingest_s") + _median(runs["pandas"], "models_s")
+        ratios["whole_path_speedup_vs_pandas"] = pandas_total / full
+    if runs["dbt"]:
+        dbt_total = _median(runs["dbt"], "ingest_s") + _median(runs["dbt"], "models_s")
+        ratios["whole_path_speedup_vs_dbt"] = dbt_total / full
+    return ratios
+
+
+def table(runs: dict[str, list[dict]], peaks: dict[str, float], ratios: dict) -> list[str]:
+    lines = [f"{'stage':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'path peak MB':>14}"]
+    for label, who, key, rows_key in STAGES:
+        seconds = _median(runs[who], key)
+        if seconds is None:
+            continue
+        rows = _median(runs[who], rows_key) if rows_key else None
+        shown = "" if rows is None else f"{rows:,.0f}"
+        speed = f"{rows / seconds:,.0f}" if rows else ""
+        lines.append(f"{label:<34}{shown:>12}{seconds:>10.2f}{speed:>12}{peaks[who]:>14,.0f}")
+    starloom = runs["starloom"][-1]
+    lines.append(
+        f"no-op: {starloom['noop_rows']} rows loaded, fct_lineorder appended "
+        f"{starloom['noop_fact_rows_written']}, rebuilt in full: "
+        f"{', '.join(starloom['noop_rebuilt']) or 'nothing'}"
+    )
+    lines.append(
+        f"increment: {starloom['increment_generated']} new rows generated, "
+        f"{starloom['increment_rows']} loaded, fct_lineorder appended "
+        f"{starloom['increment_fact_rows_written']}"
+    )
+    lines += [f"{name:<34}{value:>12.3f}x" for name, value in ratios.items()]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,69 +465,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["file", "pandas"], help="baselines to leave out"
     )
+    parser.add_argument("--path", choices=PATHS, help="run one path here (see the docstring)")
+    parser.add_argument("--result", type=Path, help="with --path: where its figures go")
     args = parser.parse_args(argv)
+    if args.path:
+        result = run_path(args.path, args.out, args.sf)
+        args.result.write_text(json.dumps(result, default=str))
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    data = generate(args.sf, args.out / "data")
-    runs: dict[str, list[dict]] = {"starloom": [], "file": [], "pandas": [], "dbt": []}
+    generate(args.sf, args.out / "data")
+    paths = ["starloom"] + [p for p in ("file", "pandas") if p not in args.skip]
+    paths += ["dbt"] if args.peer == "dbt" else []
+    runs: dict[str, list[dict]] = {who: [] for who in PATHS}
     for rep in range(args.repeat):
         print(f"-- repetition {rep + 1}/{args.repeat}", flush=True)
-        runs["starloom"].append(run_starloom(_project(args.out, "starloom"), data, args.sf))
-        if "file" not in args.skip:
-            runs["file"].append(run_file_baseline(_project(args.out, "file"), data, args.sf))
-        if "pandas" not in args.skip:
-            runs["pandas"].append(run_pandas_baseline(_project(args.out, "pandas"), data, args.sf))
-        if args.peer == "dbt":
-            from dbt_peer import run_dbt_peer
-
-            runs["dbt"].append(
-                run_dbt_peer(data, BATCH, args.sf, args.out, load_with_file, check_answers)
-            )
-    peak_mb = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    ) / 1024
+        for who in paths:
+            runs[who].append(in_subprocess(who, args.out, args.sf))
+    # this process and the largest process it waited for (a path, or one that path started)
+    peak_mb = own_peak_rss_mb() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peaks = {who: max((r["peak_rss_mb"] for r in rs), default=0.0) for who, rs in runs.items()}
+    ratios = ratios_of(runs)
+    answers = {who: [r["answers"] for r in rs] for who, rs in runs.items()}
+    ok = all(all(a.values()) for rs in answers.values() for a in rs)
     summary = {
         "sf": args.sf,
         "repeat": args.repeat,
         "peak_rss_mb": round(peak_mb),
+        "peak_rss_mb_by_path": {who: round(mb) for who, mb in peaks.items() if mb},
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "runs": runs,
+        "ratios": ratios,
+        "answers_ok": ok,
     }
     lines = [
-        f"TPC-H SF {args.sf}, {args.repeat} repetition(s), medians; peak RSS {peak_mb:.0f} MB",
-        f"{'stage':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}",
+        f"TPC-H SF {args.sf}, {args.repeat} repetition(s), medians; "
+        f"peak RSS of the whole run {peak_mb:.0f} MB",
+        *table(runs, peaks, ratios),
+        f"Q1/Q6 against the official answers: {'ok' if ok else 'MISMATCH'} {answers}",
     ]
-    stages = [
-        ("starloom ingest (contracts)", "starloom", "ingest_s"),
-        ("starloom star + tests", "starloom", "models_s"),
-        ("file() load (engine limit)", "file", "ingest_s"),
-        ("pandas read_csv + insert_df", "pandas", "ingest_s"),
-        ("pandas path: star + tests", "pandas", "models_s"),
-        ("dbt peer: raw load with file()", "dbt", "ingest_s"),
-        ("dbt peer: dbt build", "dbt", "models_s"),
-    ]
-    for label, who, key in stages:
-        seconds, rows = _median(runs[who], key), _median(runs[who], "rows")
-        if seconds is not None:
-            lines.append(f"{label:<34}{rows:>12,.0f}{seconds:>10.2f}{rows / seconds:>12,.0f}")
-    s_in, s_mod = _median(runs["starloom"], "ingest_s"), _median(runs["starloom"], "models_s")
-    ratios = {}
-    if runs["file"]:
-        ratios["ingest_speed_vs_file"] = _median(runs["file"], "ingest_s") / s_in
-    if runs["pandas"]:
-        pandas_total = _median(runs["pandas"], "ingest_s") + _median(runs["pandas"], "models_s")
-        ratios["whole_path_speedup_vs_pandas"] = pandas_total / (s_in + s_mod)
-    if runs["dbt"]:
-        dbt_total = _median(runs["dbt"], "ingest_s") + _median(runs["dbt"], "models_s")
-        ratios["whole_path_speedup_vs_dbt"] = dbt_total / (s_in + s_mod)
-    for name, value in ratios.items():
-        lines.append(f"{name:<34}{value:>12.2f}x")
-    answers = {who: [r["answers"] for r in rs] for who, rs in runs.items()}
-    ok = all(all(a.values()) for rs in answers.values() for a in rs)
-    lines.append(f"Q1/Q6 against the official answers: {'ok' if ok else 'MISMATCH'} {answers}")
-    summary["ratios"] = ratios
-    summary["answers_ok"] = ok
     print("\n".join(lines))
     out = args.out / f"results-sf{args.sf}-{summary['at'].replace(':', '')}.json"
     out.write_text(json.dumps(summary, indent=2, default=str))

@@ -1,7 +1,12 @@
 /* ---
-description: Order lines joined with their order (the lineorder fact of the Star Schema Benchmark).
+description: >
+  Order lines joined with their order (the lineorder fact of the Star Schema Benchmark).
+  Incremental: a run appends the lines of the day folders (raw `_partition`) newer than the
+  newest batch_day the fact holds, so a run with no new day appends nothing. A day folder
+  whose files change after it was loaded needs models.build(..., full_refresh=True).
 grain: one row per order line
-materialization: table
+materialization: incremental
+incremental_strategy: append
 order_by: [order_date, order_key, line_number]
 partition_by: toYear(order_date)
 columns:
@@ -20,7 +25,20 @@ columns:
     description: Day of the order
     tests: [{relationships: {to: dim_date, field: date_key}}]
   revenue: {description: extendedprice x (1 - discount)}
+  batch_day: {description: The day folder the line was loaded from (raw _partition)}
 --- */
+WITH lines AS (
+    SELECT * FROM {{ source('tpch', 'lineitem') }}
+    {% if is_incremental() %}
+    WHERE _partition > (SELECT max(batch_day) FROM {{ this }})
+    {% endif %}
+),
+orders AS (
+    SELECT * FROM {{ source('tpch', 'orders') }}
+    {% if is_incremental() %}
+    WHERE o_orderkey IN (SELECT l_orderkey FROM lines)  -- only the orders of those lines
+    {% endif %}
+)
 SELECT
     l.l_orderkey AS order_key, l.l_linenumber AS line_number,
     o.o_custkey AS customer_key, l.l_partkey AS part_key, l.l_suppkey AS supplier_key,
@@ -28,6 +46,7 @@ SELECT
     o.o_shippriority AS ship_priority, l.l_quantity AS quantity,
     l.l_extendedprice AS extended_price, o.o_totalprice AS order_total_price,
     l.l_discount AS discount, l.l_extendedprice * (1 - l.l_discount) AS revenue,
-    l.l_tax AS tax, l.l_commitdate AS commit_date, l.l_shipmode AS ship_mode
-FROM {{ source('tpch', 'lineitem') }} AS l
-INNER JOIN {{ source('tpch', 'orders') }} AS o ON o.o_orderkey = l.l_orderkey
+    l.l_tax AS tax, l.l_commitdate AS commit_date, l.l_shipmode AS ship_mode,
+    l._partition AS batch_day
+FROM lines AS l
+INNER JOIN orders AS o ON o.o_orderkey = l.l_orderkey

@@ -151,7 +151,7 @@ def _coerce_int(values: pd.Series) -> pd.Series:
         exact = text.str.fullmatch(_INT_TEXT).fillna(False).astype(bool)
         out = pd.Series(pd.NA, index=values.index, dtype="Int64")
         if exact.any():
-            out[exact] = text[exact].str.strip().astype("Int64")
+            out[exact] = text[exact].str.strip().str.removeprefix("+").astype("Int64")
         rest = ~exact & text.notna()
         if rest.any():
             out[rest] = _coerce_int(pd.to_numeric(text[rest], errors="coerce"))
@@ -251,12 +251,14 @@ def _present(raw: pd.Series) -> pd.Series:
 
 
 def validate(
-    df: pd.DataFrame, contract: Contract, *, header_columns: bool = False
+    df: pd.DataFrame, contract: Contract, *, header_columns: bool = False, check_keys: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a partition into (good rows, typed) and (bad rows with a `_reason` column).
 
     `header_columns`: the input has a header (CSV, Parquet), so a contract column absent
-    from it breaks every row; in JSON lines an absent key is a missing value. A column
+    from it breaks every row; in JSON lines an absent key is a missing value. `check_keys`:
+    a repeated primary key breaks the later rows (file loads check keys across the whole
+    load instead, in the warehouse). A column
     `_reason_pre` holds reasons found while reading (e.g. bytes that are not UTF-8).
     """
     reasons = pd.Series("", index=df.index, dtype=object)
@@ -324,7 +326,7 @@ def validate(
                 f"column {col.name}: does not match {col.pattern}",
             )
         out[col.name] = typed
-    if contract.primary_key:
+    if check_keys and contract.primary_key:
         dup = out.duplicated(list(contract.primary_key), keep="first") & (reasons == "")
         dup &= out[list(contract.primary_key)].notna().all(axis=1)
         flag(dup, "duplicate primary key " + ", ".join(contract.primary_key))

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import os
 import re
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask
@@ -35,10 +37,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dask.callbacks import Callback
 
-from starloom import cdc, ledger
+from starloom import cdc, engine_csv, ledger
 from starloom.contracts import Contract
 from starloom.errors import SourceError, StarloomError
-from starloom.readers import QUARANTINE_COLUMNS, READERS, scan
+from starloom.readers import QUARANTINE_COLUMNS, READERS, csv_header, scan
 from starloom.settings import Settings, parse_run_date
 from starloom.sources import Entity, Source, get_source
 from starloom.sql_extract import sql_tasks
@@ -205,40 +207,70 @@ def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path
                 wh.insert_arrow(target, pa.Table.from_batches([batch]))
 
 
-def _load_landing(
-    wh: Warehouse,
-    source: Source,
-    entity: Entity,
-    files: list[Path],
-    partitions: list[dt.date],
-    load_id: str,
-) -> None:
-    """Load landing Parquet into a table aside, then swap its partitions into the raw table."""
-    names = [n for n, _ in _raw_columns(source, entity)]
+def _create_aside(wh: Warehouse, entity: Entity, load_id: str) -> str:
+    """An empty table like the raw table, for this load's rows until they are swapped in."""
     _drop_stale_asides(wh, entity.raw_table)
-    if source.format == "debezium":  # events are upserts: a replay collapses on (key, version)
-        _insert_files(wh, entity.raw_table, names, files)
-        return
     aside = f"{entity.raw_table}__load_{load_id.rsplit('.', 1)[-1]}"
     wh.command(f"CREATE TABLE {wh.qualified(aside)} AS {wh.qualified(entity.raw_table)}")
-    try:
-        _insert_files(wh, aside, names, files)
-        for day in partitions:
-            pid = day.strftime("%Y%m%d")
-            if wh.scalar(
-                f"SELECT count() FROM {wh.qualified(aside)} WHERE _partition = {{d:Date32}}",
-                {"d": day},
-            ):
-                wh.command(
-                    f"ALTER TABLE {wh.qualified(entity.raw_table)} REPLACE PARTITION ID "
-                    f"'{pid}' FROM {wh.qualified(aside)}"
-                )
-            else:
-                wh.command(
-                    f"ALTER TABLE {wh.qualified(entity.raw_table)} DROP PARTITION ID '{pid}'"
-                )
-    finally:
-        wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
+    return aside
+
+
+def _swap_partitions(wh: Warehouse, entity: Entity, aside: str, partitions: list[dt.date]):
+    """Each partition of the load replaces the raw table's (or drops it, if now empty)."""
+    for day in partitions:
+        pid = day.strftime("%Y%m%d")
+        if wh.scalar(
+            f"SELECT count() FROM {wh.qualified(aside)} WHERE _partition = {{d:Date32}}",
+            {"d": day},
+        ):
+            wh.command(
+                f"ALTER TABLE {wh.qualified(entity.raw_table)} REPLACE PARTITION ID "
+                f"'{pid}' FROM {wh.qualified(aside)}"
+            )
+        else:
+            wh.command(f"ALTER TABLE {wh.qualified(entity.raw_table)} DROP PARTITION ID '{pid}'")
+
+
+def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.DataFrame:
+    """Rows of the load whose key came before in the same day (in file and line order):
+    taken out of the table aside and returned as quarantined rows. Keys are checked here,
+    once for the whole load, whichever files, chunks or readers the rows came from."""
+    keys = ", ".join(quote_identifier(k) for k in ["_partition", *entity.contract.primary_key])
+    table = wh.qualified(aside)
+    if not entity.contract.primary_key or not wh.scalar(
+        f"SELECT count() > 0 FROM (SELECT 1 FROM {table} GROUP BY {keys} HAVING count() > 1)"
+    ):
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    fields = ", ".join(quote_identifier(c.name) for c in entity.contract.columns)
+    later = (
+        f"SELECT _source_file, _source_line, _partition, "
+        f"trimRight(formatRow('JSONEachRow', {fields}), '\\n') AS record, "
+        f"row_number() OVER w AS n, first_value(_source_file) OVER w AS first_file, "
+        f"first_value(_source_line) OVER w AS first_line FROM {table} "
+        f"WHERE ({keys}) IN (SELECT {keys} FROM {table} GROUP BY {keys} HAVING count() > 1) "
+        f"WINDOW w AS (PARTITION BY {keys} ORDER BY _source_file, _source_line "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    dups = wh.query_df(f"SELECT * FROM ({later}) WHERE n > 1 ORDER BY _source_file, _source_line")
+    wh.command(
+        f"ALTER TABLE {table} DELETE WHERE concat(_source_file, ':', toString(_source_line)) "
+        "IN {ids:Array(String)}",
+        {"ids": [f"{f}:{n}" for f, n in zip(dups._source_file, dups._source_line)]},
+        settings={"mutations_sync": 2},
+    )
+    names = ", ".join(entity.contract.primary_key)
+    return pd.DataFrame(
+        {
+            "file": dups._source_file,
+            "line": dups._source_line,
+            "reason": [
+                f"duplicate primary key {names} (first at {f} line {n})"
+                for f, n in zip(dups.first_file, dups.first_line)
+            ],
+            "record": dups.record,
+            "partition": [d.date() if hasattr(d, "date") else d for d in dups._partition],
+        }
+    )
 
 
 # -- files --------------------------------------------------------------------------------
@@ -262,8 +294,33 @@ def _glob(pattern: str) -> list[str]:
     return sorted(fs.unstrip_protocol(p) for p in fs.glob(pattern))
 
 
-def _file_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_id, days):
-    """Tasks for the days whose files are new or changed (or every day in `days`)."""
+@dataclass
+class _FilePlan:
+    """The files of one load: by day, with their fingerprints and (CSV) byte ranges."""
+
+    days: list[dt.date]
+    files: dict[dt.date, list[str]]
+    rel: dict[str, str]  # path -> the name recorded (relative to the project if inside)
+    ranges: dict[str, list[tuple]]  # path -> byte ranges of the CSV files scanned for them
+    manifest_rows: list[dict]  # their rows of starloom_manifest
+
+
+def _engine_reads(wh, source: Source, path: str) -> bool:
+    """Whether the engine itself reads this file (see starloom.engine_csv)."""
+    return source.landing == "none" and source.format == "csv" and wh.embedded and "://" not in path
+
+
+def _mtime_ns(path: str) -> int:
+    """A local file's modification time (0 for a URL: those are always checksummed)."""
+    return 0 if "://" in path else os.stat(path).st_mtime_ns
+
+
+def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan:
+    """The days whose files are new or changed (or every day in `days`).
+
+    A local file whose size and modification time are those recorded is taken as
+    unchanged without reading it; any other file is read for its sha256.
+    """
     project = wh.settings.project_dir
     pattern = (
         entity.path
@@ -287,45 +344,106 @@ def _file_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load
         {}
         if days
         else {
-            r.file: (int(r.size), r.sha256)
+            r.file: (int(r.size), r.sha256, int(r.mtime_ns))
             for r in ledger.manifest(wh, source.name, entity.name).itertuples()
         }
     )
-    split = CSV_SPLIT_BYTES if source.format == "csv" else None
-    scans = {p: scan(p, split) for ps in by_day.values() for p in ps}
-    fingerprints = {p: result[:2] for p, result in scans.items()}
     rel = {
         p: str(Path(p).relative_to(project)) if Path(p).is_relative_to(project) else p
-        for p in fingerprints
+        for ps in by_day.values()
+        for p in ps
     }
+    prints, ranges = {}, {}  # path -> (size, sha256, mtime_ns); path -> byte ranges
+    for p in rel:
+        size_mtime = (os.stat(p).st_size, _mtime_ns(p)) if "://" not in p else None
+        was = known.get(rel[p])
+        if was and size_mtime and size_mtime[1] and (was[0], was[2]) == size_mtime:
+            prints[p] = was
+            continue
+        split = (
+            CSV_SPLIT_BYTES if source.format == "csv" and not _engine_reads(wh, source, p) else None
+        )
+        size, sha, cut = scan(p, split)
+        if split:
+            ranges[p] = cut
+        prints[p] = (size, sha, _mtime_ns(p))
     todo = sorted(
-        d for d, ps in by_day.items() if any(known.get(rel[p]) != fingerprints[p] for p in ps)
+        d for d, ps in by_day.items() if any(known.get(rel[p], ())[:2] != prints[p][:2] for p in ps)
     )
+    manifest_rows = [
+        {
+            "source": source.name,
+            "entity": entity.name,
+            "file": rel[p],
+            "partition": day,
+            "size": prints[p][0],
+            "sha256": prints[p][1],
+            "mtime_ns": prints[p][2],
+        }
+        for day in todo
+        for p in by_day[day]
+    ]
+    return _FilePlan(todo, {d: by_day[d] for d in todo}, rel, ranges, manifest_rows)
+
+
+def _meta(plan: _FilePlan, day: dt.date, i: int, path: str, load_id: str) -> dict:
+    """What a reader is told of a file. Keys are checked across the load, not per chunk
+    (see _quarantine_duplicates); change events repeat keys by nature and are not."""
+    return {
+        "load_id": load_id,
+        "partition": day,
+        "file": plan.rel[path],
+        "stem": f"f{i:04d}",
+        "check_keys": False,
+    }
+
+
+def _engine_loads(wh, source: Source, entity: Entity, plan: _FilePlan, aside, load_id) -> dict:
+    """Files loaded by the engine itself (`landing: none`, local CSV, embedded engine):
+    {path: rows}. A file left out (a bad row, a rule with no SQL form) goes the Python way."""
+    if not any(_engine_reads(wh, source, p) for p in plan.rel):
+        return {}
+    names = [n for n, _ in _raw_columns(source, entity)]
+    loaded = {}
+    for day in plan.days:
+        for i, path in enumerate(plan.files[day]):
+            header = csv_header(path) if _engine_reads(wh, source, path) else None
+            meta = _meta(plan, day, i, path, load_id)
+            select = engine_csv.compile_select(entity.contract, header or [], meta)
+            if header is not None and select is not None:
+                if engine_csv.load_file(wh, aside, names, path, meta["file"], select):
+                    loaded[path] = meta["file"]
+    if not loaded:
+        return {}
+    counts = dict(
+        wh.query_rows(
+            f"SELECT _source_file, count() FROM {wh.qualified(aside)} GROUP BY _source_file"
+        )
+    )
+    return {path: counts.get(name, 0) for path, name in loaded.items()}
+
+
+def _file_tasks(source: Source, entity: Entity, plan: _FilePlan, landing_root, load_id, skip):
+    """Dask tasks reading the plan's files, except those in `skip`, into landing Parquet."""
     reader = cdc.read_events if source.format == "debezium" else READERS[source.format]
     contract = _contract_of(source, entity)
-    tasks, manifest_rows = [], []
-    for day in todo:
+    tasks = []
+    for day in plan.days:
         partition_dir = landing_root / f"_partition={day}"
         shutil.rmtree(partition_dir, ignore_errors=True)
-        for i, p in enumerate(by_day[day]):
-            meta = {"load_id": load_id, "partition": day, "file": rel[p], "stem": f"f{i:04d}"}
-            ranges = scans[p][2]
+        for i, p in enumerate(plan.files[day]):
+            if p in skip:
+                continue
+            meta = _meta(plan, day, i, p, load_id)
+            ranges = plan.ranges.get(p, [])
+            if source.format == "csv" and p not in plan.ranges:  # unchanged, or the engine's
+                ranges = scan(p, CSV_SPLIT_BYTES)[2]
             if len(ranges) < 2:
                 tasks.append(dask.delayed(reader)(p, contract, partition_dir, meta))
             for j, part in enumerate(ranges if len(ranges) > 1 else []):
                 part_meta = {**meta, "range": part, "stem": f"f{i:04d}-r{j:04d}"}
                 tasks.append(dask.delayed(reader)(p, contract, partition_dir, part_meta))
-            manifest_rows.append(
-                {
-                    "source": source.name,
-                    "entity": entity.name,
-                    "file": rel[p],
-                    "partition": day,
-                    "size": fingerprints[p][0],
-                    "sha256": fingerprints[p][1],
-                }
-            )
-    return tasks, todo, manifest_rows
+    return tasks
 
 
 # -- databases ----------------------------------------------------------------------------
@@ -411,39 +529,56 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
     load_id = ledger.new_load_id(source.name, entity.name)
     landing_root = wh.settings.output_dir / "landing" / source.name / entity.name
     changes = ensure_raw_table(wh, entity, source)
-    manifest_rows, after = [], None
-    if source.kind == "sql":
-        tasks, after = _db_tasks(wh, source, entity, run_date, landing_root, load_id)
-        partitions = [run_date]
-    else:
-        tasks, partitions, manifest_rows = _file_tasks(
-            wh, source, entity, run_date, landing_root, load_id, days
-        )
-    label = f"{source.name}.{entity.name}"
-    planned = time.perf_counter()
-    results = [r for group in _compute(tasks, wh.settings, label) for r in group] if tasks else []
-    files = sorted(
-        p for d in partitions for p in (landing_root / f"_partition={d}").glob("*.parquet")
-    )
-    landed = time.perf_counter()
-    if partitions:
-        _load_landing(wh, source, entity, files, partitions, load_id)
+    names = [n for n, _ in _raw_columns(source, entity)]
+    plan, after, engine_rows = None, None, {}
+    duplicates = pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    cdc_events = source.format == "debezium"  # upserts: a replay collapses on (key, version)
+    aside = entity.raw_table if cdc_events else _create_aside(wh, entity, load_id)
+    try:
+        if source.kind == "sql":
+            tasks, after = _db_tasks(wh, source, entity, run_date, landing_root, load_id)
+            partitions = [run_date]
+        else:
+            plan = _plan_files(wh, source, entity, run_date, days)
+            partitions = plan.days
+        planned = time.perf_counter()
+        if source.kind == "files":  # the engine reads what it can, Dask the rest
+            engine_rows = _engine_loads(wh, source, entity, plan, aside, load_id)
+            tasks = _file_tasks(source, entity, plan, landing_root, load_id, engine_rows)
+        label = f"{source.name}.{entity.name}"
+        results = [r for g in _compute(tasks, wh.settings, label) for r in g] if tasks else []
+        landed = time.perf_counter()
+        landed_files = [
+            p
+            for d in partitions
+            for p in sorted((landing_root / f"_partition={d}").glob("*.parquet"))
+        ]
+        _insert_files(wh, aside, names, landed_files if tasks else [])
+        if source.kind == "files" and not cdc_events:
+            duplicates = _quarantine_duplicates(wh, entity, aside)
+        if not cdc_events:
+            _swap_partitions(wh, entity, aside, partitions)
+    finally:
+        if not cdc_events:
+            wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
     loaded = time.perf_counter()
-    bad = (
-        pd.concat([r["bad"] for r in results], ignore_index=True)
-        if results
-        else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    )
-    bad = bad.assign(load_id=load_id, source=source.name, entity=entity.name)
+    bad = pd.concat(
+        [b for b in [*(r["bad"] for r in results), duplicates] if len(b)]
+        or [pd.DataFrame(columns=QUARANTINE_COLUMNS)],
+        ignore_index=True,
+    ).assign(load_id=load_id, source=source.name, entity=entity.name)
     bad["line"] = pd.to_numeric(bad["line"], errors="coerce").astype("UInt64")
     ledger.replace_quarantine(wh, source.name, entity.name, partitions, bad)
-    if manifest_rows:
+    if plan and plan.manifest_rows:
         wh.insert_df(
             "starloom_manifest",
-            pd.DataFrame(manifest_rows).assign(load_id=load_id, loaded_at=dt.datetime.now(dt.UTC)),
+            pd.DataFrame(plan.manifest_rows).assign(
+                load_id=load_id, loaded_at=dt.datetime.now(dt.UTC)
+            ),
         )
-    rows_read = sum(r["rows_read"] for r in results)
-    rows_loaded = sum(r["rows_loaded"] for r in results)
+    engine_total = sum(engine_rows.values())
+    rows_read = sum(r["rows_read"] for r in results) + engine_total
+    rows_loaded = sum(r["rows_loaded"] for r in results) + engine_total - len(duplicates)
     if rows_read != rows_loaded + len(bad):
         raise StarloomError(
             f"{entity.raw_table}: {rows_read} rows read but {rows_loaded} loaded "
@@ -464,6 +599,7 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
         "rows_read": rows_read,
         "rows_loaded": rows_loaded,
         "rows_quarantined": len(bad),
+        "rows_engine": engine_total,  # rows read and checked by the engine itself
         "seconds": round(seconds, 3),
         "started_at": started_at,
         "schema_version": entity.contract.schema_version,
@@ -474,7 +610,7 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
     ledger.record_load(wh, summary)
     summary["rows_per_s"] = round(rows_read / seconds) if seconds else None
     # where the time went: planning (fingerprints, source queries), reading and checking
-    # into landing Parquet, loading the warehouse, bookkeeping
+    # (by the engine, then by Dask into landing Parquet), loading the warehouse
     summary["seconds_plan"] = round(planned - started, 3)
     summary["seconds_land"] = round(landed - planned, 3)
     summary["seconds_warehouse"] = round(loaded - landed, 3)

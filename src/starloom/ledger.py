@@ -3,7 +3,8 @@
 starloom_loads       one row per load of a table: rows read, loaded, quarantined, seconds,
                      the contract's schema version and changes, the high-water marks
 starloom_quarantine  every row that broke its contract, with the reason, file and line
-starloom_manifest    every file loaded, with size and checksum, so a rerun skips it
+starloom_manifest    every file loaded, with size, checksum and modification time, so a
+                     rerun skips it
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ DDL = {
             partitions Array(Date32), rows_read UInt64, rows_loaded UInt64,
             rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC'),
             schema_version String, schema_changes Array(String),
-            high_water_from String, high_water String
+            high_water_from String, high_water String, rows_engine UInt64
         ) ENGINE = MergeTree ORDER BY (source, entity, started_at)""",
     "starloom_quarantine": """
         CREATE TABLE IF NOT EXISTS {t} (
@@ -33,7 +34,7 @@ DDL = {
     "starloom_manifest": """
         CREATE TABLE IF NOT EXISTS {t} (
             source String, entity String, file String, partition Date32, size UInt64,
-            sha256 String, load_id String, loaded_at DateTime64(3, 'UTC')
+            sha256 String, load_id String, loaded_at DateTime64(3, 'UTC'), mtime_ns Int64
         ) ENGINE = ReplacingMergeTree(loaded_at) ORDER BY (source, entity, file)""",
 }
 
@@ -45,7 +46,9 @@ ADDED_COLUMNS = {
         ("schema_changes", "Array(String)"),
         ("high_water_from", "String"),
         ("high_water", "String"),
+        ("rows_engine", "UInt64"),
     ],
+    "starloom_manifest": [("mtime_ns", "Int64")],
 }
 
 
@@ -88,7 +91,7 @@ def replace_quarantine(
 
 def manifest(wh: Warehouse, source: str, entity: str) -> pd.DataFrame:
     return wh.query_df(
-        f"SELECT file, size, sha256 FROM {wh.qualified('starloom_manifest')} FINAL "
+        f"SELECT file, size, sha256, mtime_ns FROM {wh.qualified('starloom_manifest')} FINAL "
         "WHERE source = {s:String} AND entity = {e:String}",
         {"s": source, "e": entity},
     )

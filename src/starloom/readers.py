@@ -35,7 +35,12 @@ QUARANTINE_COLUMNS = ["file", "line", "reason", "record", "partition"]
 
 def land(df: pd.DataFrame, contract: Contract, out: Path, meta: dict) -> dict:
     """Validate one chunk, write its good rows to `out`, return counts and bad rows."""
-    good, bad = validate(df, contract, header_columns=meta.get("header", False))
+    good, bad = validate(
+        df,
+        contract,
+        header_columns=meta.get("header", False),
+        check_keys=meta.get("check_keys", True),
+    )
     table = to_arrow(good, contract)
     n = table.num_rows
     table = table.append_column("_load_id", pa.array([meta["load_id"]] * n, pa.string()))
@@ -195,7 +200,7 @@ def scan(path: str, split_bytes: int | None = None) -> tuple[int, str, list[tupl
     return size, digest.hexdigest(), ranges
 
 
-def _csv_header(path: str) -> list[str] | None:
+def csv_header(path: str) -> list[str] | None:
     """The header's column names (None for an empty file); fails on duplicates."""
     with open_source(path) as fh:
         first = fh.readline(CSV_BLOCK_BYTES)
@@ -249,7 +254,7 @@ def read_csv(path: str, contract: Contract, landing: Path, meta: dict) -> list[d
     Values may be quoted but not hold line breaks (each line is a row).
     """
     meta = {**meta, "header": True}
-    names = _csv_header(path)
+    names = csv_header(path)
     if names is None:
         return []
     start, end, first_line = meta.get("range") or (0, None, 1)

@@ -5,6 +5,9 @@ A source is either `kind: sql` (a SQLAlchemy URL and its tables) or `kind: files
 change events in JSON lines). Each table (entity) declares its contract (`columns`,
 `primary_key`, `extra_columns: ignore|fail`), its schema policy (`schema: strict|additive`)
 and, for database tables, its mode (`mode: snapshot|incremental` with a `cursor`).
+A csv source may say `landing: none`: no landing Parquet copy is kept, and on the
+embedded engine local files are then read and checked by the engine itself
+(starloom.engine_csv), several times faster.
 `${VAR}` and `${VAR:-default}` in URLs and paths are taken from the environment,
 so credentials never sit in the repository.
 """
@@ -25,6 +28,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 FILE_FORMATS = ("jsonl", "csv", "parquet", "debezium")
 SCHEMA_POLICIES = ("strict", "additive")
 MODES = ("snapshot", "incremental")
+LANDINGS = ("parquet", "none")
 
 
 def expand(value: str, where: str) -> str:
@@ -64,6 +68,7 @@ class Source:
     url: str = ""
     format: str = ""
     file: Path | None = None
+    landing: str = "parquet"  # files: parquet (a landing copy of the checked rows) or none
 
     def entity(self, name: str) -> Entity:
         for e in self.entities:
@@ -95,6 +100,11 @@ def load_source(path: Path, project_dir: Path) -> Source:
     fmt = spec.get("format", "")
     if kind == "files" and fmt not in FILE_FORMATS:
         raise ConfigError(f"{where}: `format` must be one of {FILE_FORMATS}, not {fmt!r}.")
+    landing = spec.get("landing", "parquet")
+    if landing not in LANDINGS or (landing == "none" and fmt != "csv"):
+        raise ConfigError(
+            f"{where}: `landing` must be parquet, or none for a csv source, not {landing!r}."
+        )
     url = (
         _resolve_url(expand(str(spec.get("url", "")), where), project_dir) if kind == "sql" else ""
     )
@@ -146,7 +156,15 @@ def load_source(path: Path, project_dir: Path) -> Source:
         )
     if not entities:
         raise ConfigError(f"{where}: the source declares no `tables`.")
-    return Source(name=name, kind=kind, entities=tuple(entities), url=url, format=fmt, file=path)
+    return Source(
+        name=name,
+        kind=kind,
+        entities=tuple(entities),
+        url=url,
+        format=fmt,
+        file=path,
+        landing=landing,
+    )
 
 
 def load_sources(project_dir: Path) -> dict[str, Source]:

@@ -195,7 +195,10 @@ def test_duplicate_keys_keep_the_first_row(project, wh):
     put(project, HEADER + GOOD[0] + GOOD[1] + GOOD[0].replace("apple", "again"))
     row, bad = load(wh)
     assert (row.rows_loaded, row.rows_quarantined) == (2, 1)
-    assert bad.reason[0] == "duplicate primary key item_id" and "again" in bad.record[0]
+    assert bad.line[0] == 4 and '"again"' in bad.record[0]
+    assert bad.reason[0] == (
+        "duplicate primary key item_id (first at data/feed/date=2024-01-04/items.csv line 2)"
+    )
     assert wh.scalar("SELECT name FROM raw_feed__items WHERE item_id = 1") == "apple"
 
 

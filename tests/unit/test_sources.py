@@ -61,6 +61,10 @@ def test_unknown_policy_format_and_kind(tmp_path):
         write(tmp_path, kind="files", format="xlsx", tables={})
     with pytest.raises(ConfigError, match="`kind` must be sql or files"):
         write(tmp_path, kind="api", tables={})
+    with pytest.raises(ConfigError, match="`landing` must be parquet, or none for a csv source"):
+        write(tmp_path, kind="files", format="jsonl", landing="none", tables={})
+    with pytest.raises(ConfigError, match="`landing` must be parquet"):
+        write(tmp_path, kind="files", format="csv", landing="s3", tables={})
 
 
 def test_change_events_need_a_key(tmp_path):

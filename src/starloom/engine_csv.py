@@ -1,0 +1,216 @@
+"""CSV read and checked by the embedded engine itself: the contract compiled to SQL.
+
+For a files source with `landing: none`, a local CSV file on the embedded engine is loaded
+with one `INSERT ... SELECT ... FROM file()`: ClickHouse parses the file in parallel, every
+column as text, and the contract's rules become SQL expressions that type each value and
+decide whether the row keeps the contract. The insert stops at the first row that breaks
+it (`throwIf`); the caller then removes what the file put in and reads the file again by
+the Python path (starloom.readers), which quarantines each bad row with its reason and line.
+So a clean file loads at the engine's speed, and a dirty one gives the same result as
+before, only later.
+
+The SQL is never laxer than the Python checks: where a value could be read in two ways
+(an integer or date not written the one way the engine writes it back, an offset on a
+timestamp, a day that does not exist, a decimal with more digits than its scale, spaces
+around a number, a line break in a value, text blank but for Unicode spaces), the expression
+rejects the row and the Python path decides. tests/integration/test_engine_csv.py loads each
+such case both ways and compares the tables and the quarantine.
+
+Keys repeated across the load are found afterwards, in the warehouse, for both paths
+(starloom.ingest). Not for the engine: URLs (fsspec), a server (it cannot read local
+files), a contract column missing from the header, `extra_columns: fail` with extra
+columns, a one-column file, a rule without an exact SQL form (min/max on text or dates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+
+from starloom.contracts import Column, Contract
+from starloom.errors import WarehouseError
+from starloom.warehouse import Warehouse, quote_identifier
+
+# ClickHouse's CSV reader, set to read like the Python path's pyarrow reader: no single
+# quotes, spaces kept, `\N` is text (pyarrow's only null is the empty unquoted field)
+READ_SETTINGS = {
+    "format_csv_allow_single_quotes": 0,
+    "format_csv_allow_double_quotes": 1,
+    "format_csv_delimiter": ",",
+    "input_format_csv_trim_whitespaces": 0,
+    "input_format_csv_empty_as_default": 1,
+    "format_csv_null_representation": "\x01starloom-no-null\x01",
+    "input_format_csv_allow_variable_number_of_columns": 0,
+    "input_format_csv_skip_trailing_empty_lines": 1,
+    "input_format_allow_errors_num": 0,
+    "input_format_with_names_use_header": 0,  # columns by position: _c0, _c1, ...
+    "input_format_skip_unknown_fields": 0,
+    "min_insert_block_size_rows": 262144,  # memory: blocks of a quarter million rows
+    "min_insert_block_size_bytes": 64 << 20,
+}
+BROKEN = "a row breaks the contract"
+_BLANK = r"^[\s\x0b\x1c-\x1f\x{85}\pZ]*$"  # what Python's str.strip() leaves empty
+_FLOAT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,3})?)?Z?$"
+_DATE_RANGE = ("1900-01-01", "2299-12-31")
+
+
+def _text(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _literal(col: Column, value) -> str | None:
+    """A rule's value as a literal of the column's type, or None when it cannot be one."""
+    if col.type == "string":
+        return _text(value) if isinstance(value, str) else None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if col.type == "int64":
+        return str(int(value)) if float(value).is_integer() else None
+    if col.type == "float64" or col.decimal:
+        return repr(float(value))
+    return None
+
+
+def _typed(col: Column, v: str) -> tuple[str, str] | None:
+    """(the value typed, the text is a valid value) as SQL, for a non-blank text `v`.
+
+    Integers and dates must be written the one way the engine writes them back (no sign,
+    spaces or leading zeros; YYYY-MM-DD), so that what it reads is exactly what Python
+    would; another way of writing them sends the file to the Python path.
+    """
+    dec = col.decimal
+    if dec:
+        precision, scale = dec
+        number = (
+            rf"^[+-]?([0-9]{{1,{precision - scale}}}(\.[0-9]{{0,{scale}}})?|\.[0-9]{{1,{scale}}})$"
+        )
+        cast = "toDecimal64OrNull" if precision <= 18 else "toDecimal128OrNull"
+        typed = f"CAST({cast}({v}, {scale}) AS Nullable(Decimal({precision}, {scale})))"
+        return typed, f"match({v}, {_text(number)})"
+    if col.type == "int64":
+        return f"toInt64OrNull({v})", f"toString(toInt64OrNull({v})) = {v}"
+    if col.type == "float64":
+        return f"toFloat64OrNull({v})", f"match({v}, {_text(_FLOAT)})"
+    lo, hi = _DATE_RANGE
+    in_range = f"BETWEEN toDate32('{lo}') AND toDate32('{hi}')"
+    if col.type == "date":  # a day that does not exist is moved by the engine: refused here
+        typed = f"toDate32OrNull({v})"
+        return typed, f"toString({typed}) = {v} AND {typed} {in_range}"
+    if col.type == "datetime":
+        typed = f"parseDateTime64BestEffortOrNull({v}, 3, 'UTC')"
+        day = f"toDate32({typed})"
+        return typed, (
+            f"match({v}, {_text(_DATETIME)}) AND toString({day}) = substring({v}, 1, 10) "
+            f"AND {day} {in_range}"
+        )
+    if col.type == "bool":
+        return (
+            f"(lower({v}) IN ('true', '1', 't'))",
+            f"lower({v}) IN ('true', 'false', '1', '0', 't', 'f')",
+        )
+    return None
+
+
+def _column(col: Column, name: str) -> tuple[str, str] | None:
+    """(typed value, the row keeps this column's rules) as SQL, or None if not compilable.
+    The rules may be NULL where a value is missing; the caller reads NULL as broken."""
+    v = quote_identifier(name)
+    blank = f"({v} IS NULL OR {v} = '')"
+    checks: list[str] = []
+    if col.type == "string":
+        typed = v
+        checks.append(
+            f"({v} IS NULL OR (isValidUTF8({v}) AND position({v}, '\\n') = 0 "
+            f"AND position({v}, '\\r') = 0))"
+        )
+        blank_accepted = col.accepted_values is None or any(
+            not str(a).strip() for a in col.accepted_values
+        )
+        given = (
+            f"({v} IS NOT NULL AND NOT match({v}, {_text(_BLANK)}))"
+            if blank_accepted
+            else f"{v} IS NOT NULL"  # the accepted values check the rest
+        )
+    else:
+        compiled = _typed(col, v)
+        if compiled is None:
+            return None
+        typed, valid = compiled
+        if col.type == "bool":
+            typed = f"if({v} = '', NULL, {typed})"
+        checks.append(f"({blank} OR ({valid}))")
+        given = f"NOT {blank}"
+    if not col.nullable:
+        checks.append(given)
+    if col.accepted_values is not None:
+        values = [_literal(col, a) for a in col.accepted_values]
+        if None in values:
+            return None
+        checks.append(f"({typed} IS NULL OR {typed} IN ({', '.join(values)}))")
+    for bound, op in ((col.min, ">="), (col.max, "<=")):
+        if bound is not None:
+            lit = _literal(col, bound) if col.type != "string" else None
+            if lit is None:
+                return None
+            checks.append(f"({typed} IS NULL OR {typed} {op} {lit})")
+    if col.max_length is not None:
+        checks.append(f"({typed} IS NULL OR lengthUTF8({typed}) <= {int(col.max_length)})")
+    if col.pattern:
+        if col.type != "string":
+            return None
+        checks.append(f"({typed} IS NULL OR match({typed}, {_text('^(?:' + col.pattern + ')$')}))")
+    if not col.nullable:
+        typed = f"assumeNotNull({typed})"
+    return typed, " AND ".join(checks) or "1"
+
+
+def compile_select(contract: Contract, header: list[str], meta: dict) -> str | None:
+    """The SELECT that types and checks one CSV file, its columns in raw-table order.
+
+    None when this file is not for the engine: a contract column is missing from the
+    header, an extra column must fail, a single column (blank lines would be rows), or a
+    rule with no exact SQL form. `meta` gives the load id, partition and file name.
+    """
+    if len(header) < 2 or any(c.name not in header for c in contract.columns):
+        return None
+    if contract.extra_columns == "fail" and set(header) - set(contract.names):
+        return None
+    selects, checks = [], []
+    for col in contract.columns:
+        compiled = _column(col, f"_c{header.index(col.name)}")
+        if compiled is None:
+            return None
+        typed, ok = compiled
+        selects.append(f"{typed} AS {quote_identifier(col.name)}")
+        checks.append(ok)
+    structure = ", ".join(f"_c{i} Nullable(String)" for i in range(len(header)))
+    day: dt.date = meta["partition"]
+    return (
+        f"SELECT {', '.join(selects)}, {_text(meta['load_id'])} AS _load_id, "
+        f"toDate32('{day.isoformat()}') AS _partition, {_text(meta['file'])} AS _source_file, "
+        f"toInt64(_row_number + 2) AS _source_line "
+        f"FROM file({{path:String}}, 'CSVWithNames', {_text(structure)}) "
+        f"WHERE throwIf(NOT ifNull({' AND '.join(checks)}, 0), {_text(BROKEN)}) = 0"
+    )
+
+
+def load_file(wh: Warehouse, target: str, names: list[str], path: str, file: str, select: str):
+    """Insert one file's rows into `target`. Returns False, leaving none of its rows in
+    `target`, when a row breaks the contract or the engine cannot read the file."""
+    cols = ", ".join(quote_identifier(n) for n in names)
+    try:
+        wh.command(
+            f"INSERT INTO {wh.qualified(target)} ({cols}) {select}",
+            {"path": path},
+            settings=READ_SETTINGS,
+        )
+        return True
+    except WarehouseError:
+        wh.command(
+            f"ALTER TABLE {wh.qualified(target)} DELETE WHERE _source_file = {{f:String}}",
+            {"f": file},
+            settings={"mutations_sync": 2},
+        )
+        return False

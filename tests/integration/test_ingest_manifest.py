@@ -1,0 +1,40 @@
+"""The manifest decides which files a load reads: new and changed files, by checksum; a local
+file whose size and modification time are those recorded is not read again."""
+
+from __future__ import annotations
+
+import os
+
+from tests.support.project import declare_feed, feed_file
+
+from starloom.ingest import ingest
+
+COLUMNS = {"item_id": {"type": "int64"}, "name": {"type": "string"}}
+
+
+def _loaded(wh) -> list:
+    return [r[0] for r in wh.query_rows("SELECT name FROM raw_feed__items ORDER BY item_id")]
+
+
+def test_files_are_read_again_only_when_size_or_time_change(project, wh):
+    declare_feed(project, COLUMNS, partition_key="date")
+    path = feed_file(project, "2024-01-04")
+    path.write_text("item_id,name\n1,aaa\n2,bbb\n")
+    assert ingest(wh, "feed", "2024-01-05").rows_loaded.sum() == 2
+    stat = os.stat(path)
+
+    # the same size and time: taken as unchanged, not read (as make and rsync do)
+    path.write_text("item_id,name\n1,zzz\n2,bbb\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert ingest(wh, "feed", "2024-01-05").rows_read.sum() == 0
+    assert _loaded(wh) == ["aaa", "bbb"]
+
+    # touched: read for its checksum, which now differs, so the day is loaded again
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    loads = ingest(wh, "feed", "2024-01-05")
+    assert loads.rows_loaded.sum() == 2 and _loaded(wh) == ["zzz", "bbb"]
+
+    # touched again with the same content: the checksum matches, nothing is loaded
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    assert ingest(wh, "feed", "2024-01-05").rows_read.sum() == 0
+    assert _loaded(wh) == ["zzz", "bbb"]

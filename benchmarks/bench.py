@@ -4,8 +4,9 @@
 
 Generates TPC-H CSV with tpchgen-cli (once per scale factor), then, on the same files, runs
 each path in a process of its own (so that each one's peak RSS is its own) and times:
-  starloom     ingest every table through its contract (benchmarks/tpch/sources/tpch.yml),
-               then build the star (benchmarks/tpch/sql) with its model tests; then, in the
+  starloom     ingest every table through its contract (benchmarks/tpch/sources/tpch.yml,
+               `landing: none`: the engine reads and checks the CSV itself), then build
+               the star (benchmarks/tpch/sql) with its model tests; then, in the
                same project, the report notebook (benchmarks/tpch/report.py, run with
                papermill), the same ingest and build again with nothing changed (no-op), and
                an increment: a new day folder holding 1% more orders with their lines
@@ -185,6 +186,7 @@ def run_report(settings, out: Path) -> tuple[Path, float]:
     import papermill
 
     executed = out / "report.ipynb"
+    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     papermill.execute_notebook(
         jupytext.read(HERE / "tpch" / "report.py"),

@@ -90,7 +90,7 @@ print(json.dumps({"rows": wh.count("native_lineitem"), "seconds": seconds,
 """
 
 
-def make_project(work: Path, sf: float) -> Path:
+def make_project(work: Path, sf: float, landing: str) -> Path:
     """A throwaway project whose one source is the generated lineitem file."""
     project = work / "project"
     data = work / f"sf{sf}" / f"date={DAY}"
@@ -116,6 +116,7 @@ def make_project(work: Path, sf: float) -> Path:
         "source": "tpch",
         "kind": "files",
         "format": "csv",
+        "landing": landing,
         "tables": {
             "lineitem": {
                 "path": str(data.parent / "date=*" / "lineitem.csv"),
@@ -146,8 +147,14 @@ def main() -> None:
     ap.add_argument("--sf", type=float, default=0.1)
     ap.add_argument("--workdir", type=Path, default=REPO / "output" / "bench_lineitem")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--landing",
+        choices=["none", "parquet"],
+        default="none",
+        help="none: the engine reads and checks the CSV; parquet: Dask does, via landing Parquet",
+    )
     opts = ap.parse_args()
-    project = make_project(opts.workdir.resolve(), opts.sf)
+    project = make_project(opts.workdir.resolve(), opts.sf, opts.landing)
     csv_path = next((opts.workdir.resolve() / f"sf{opts.sf}").rglob("lineitem.csv"))
     size_mb = csv_path.stat().st_size / 2**20
     native = run(NATIVE, project, str(csv_path))
@@ -155,7 +162,10 @@ def main() -> None:
     assert ours["read"] == ours["rows"] + ours["quarantined"]
     assert ours["rows"] == native["rows"], (ours, native)
     rate = {k: v["rows"] / v["seconds"] for k, v in (("starloom", ours), ("file", native))}
-    print(f"TPC-H lineitem SF {opts.sf}: {native['rows']:,} rows, {size_mb:.0f} MiB CSV")
+    print(
+        f"TPC-H lineitem SF {opts.sf}: {native['rows']:,} rows, {size_mb:.0f} MiB CSV, "
+        f"landing: {opts.landing}"
+    )
     print(f"{'path':<10} {'seconds':>8} {'rows/s':>12} {'peak RSS MiB':>13}")
     for name, res in (("starloom", ours), ("file()", native)):
         key = "starloom" if name == "starloom" else "file"

@@ -533,16 +533,17 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
     plan, after, engine_rows = None, None, {}
     duplicates = pd.DataFrame(columns=QUARANTINE_COLUMNS)
     cdc_events = source.format == "debezium"  # upserts: a replay collapses on (key, version)
-    aside = entity.raw_table if cdc_events else _create_aside(wh, entity, load_id)
+    if source.kind == "sql":
+        tasks, after = _db_tasks(wh, source, entity, run_date, landing_root, load_id)
+        partitions = [run_date]
+    else:
+        plan = _plan_files(wh, source, entity, run_date, days)
+        tasks, partitions = [], plan.days
+    planned = time.perf_counter()
+    aside_made = bool(partitions) and not cdc_events
+    aside = _create_aside(wh, entity, load_id) if aside_made else entity.raw_table
     try:
-        if source.kind == "sql":
-            tasks, after = _db_tasks(wh, source, entity, run_date, landing_root, load_id)
-            partitions = [run_date]
-        else:
-            plan = _plan_files(wh, source, entity, run_date, days)
-            partitions = plan.days
-        planned = time.perf_counter()
-        if source.kind == "files":  # the engine reads what it can, Dask the rest
+        if plan and partitions:  # the engine reads what it can, Dask the rest
             engine_rows = _engine_loads(wh, source, entity, plan, aside, load_id)
             tasks = _file_tasks(source, entity, plan, landing_root, load_id, engine_rows)
         label = f"{source.name}.{entity.name}"
@@ -554,12 +555,12 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
             for p in sorted((landing_root / f"_partition={d}").glob("*.parquet"))
         ]
         _insert_files(wh, aside, names, landed_files if tasks else [])
-        if source.kind == "files" and not cdc_events:
-            duplicates = _quarantine_duplicates(wh, entity, aside)
-        if not cdc_events:
+        if aside_made:
+            if source.kind == "files":
+                duplicates = _quarantine_duplicates(wh, entity, aside)
             _swap_partitions(wh, entity, aside, partitions)
     finally:
-        if not cdc_events:
+        if aside_made:
             wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
     loaded = time.perf_counter()
     bad = pd.concat(

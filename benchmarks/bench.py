@@ -135,11 +135,15 @@ def _contracts(settings) -> dict:
 
 
 def check_answers(wh, table: str, sf: str) -> dict:
-    """Q1 and Q6 on the loaded lineitem against the official answers (money within 0.01)."""
+    """Q1 and Q6 on the loaded lineitem against the official answers (money within 0.01);
+    empty for a scale factor whose answers are not kept in benchmarks/answers/."""
     results = {}
     for name, sql in (("q01", Q1), ("q06", Q6)):
+        answer = HERE / "answers" / f"sf{sf}-{name}.csv"
+        if not answer.exists():
+            continue
         got = wh.query_rows(sql.format(t=wh.qualified(table)))
-        with open(HERE / "answers" / f"sf{sf}-{name}.csv") as fh:
+        with open(answer) as fh:
             want = [row for row in csv.reader(fh, delimiter="|")][1:]
         ok = len(got) == len(want)
         for g_row, w_row in zip(got, want):
@@ -504,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         f"TPC-H SF {args.sf}, {args.repeat} repetition(s), medians; "
         f"peak RSS of the whole run {peak_mb:.0f} MB",
         *table(runs, peaks, ratios),
-        f"Q1/Q6 against the official answers: {'ok' if ok else 'MISMATCH'} {answers}",
+        f"Q1/Q6 against the official answers: {'ok' if ok else 'MISMATCH'} {answers}"
+        if any(a for rs in answers.values() for a in rs)
+        else f"Q1/Q6: not checked, no official answers kept for SF {args.sf}",
     ]
     print("\n".join(lines))
     out = args.out / f"results-sf{args.sf}-{summary['at'].replace(':', '')}.json"

@@ -197,8 +197,14 @@ class Warehouse:
         """A query's result as a pyarrow Table."""
         return self._run("a query", sql, lambda c: c.query_arrow(sql, parameters=parameters))
 
-    def query_rows(self, sql: str, parameters: dict | None = None) -> list[tuple]:
-        return self._run("a query", sql, lambda c: c.query(sql, parameters=parameters).result_rows)
+    def query_rows(
+        self, sql: str, parameters: dict | None = None, settings: dict | None = None
+    ) -> list[tuple]:
+        return self._run(
+            "a query",
+            sql,
+            lambda c: c.query(sql, parameters=parameters, settings=settings).result_rows,
+        )
 
     def scalar(self, sql: str, parameters: dict | None = None):
         rows = self.query_rows(sql, parameters)

@@ -229,7 +229,7 @@ def build_tested(
         ctx.wh.command(
             f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(selected)})\n{body}",
             params,
-            settings=ctx.ddl.insert_settings or None,
+            settings={**ctx.ddl.insert_settings, **model.settings} or None,
         )
         rows = ctx.wh.count(aside)
         tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)

@@ -25,6 +25,8 @@ Header keys by materialization (see starloom.materialize and starloom.snapshots)
   append_new_columns | sync_all_columns);
 - snapshot: unique_key, strategy (timestamp with updated_at | check with check_cols),
   surrogate_key, invalidate_hard_deletes, on_schema_change.
+`settings` (table and incremental) maps ClickHouse settings to values for the statement
+that builds the rows, e.g. `{join_algorithm: full_sorting_merge}` to join in bounded memory.
 A table is built aside (`<name>__new`), tested, then swapped in with EXCHANGE TABLES, so a
 failed build or test leaves the previous table as it was.
 """
@@ -72,6 +74,11 @@ class Model:
         return self.meta.get("columns") or {}
 
     @property
+    def settings(self) -> dict:
+        """ClickHouse settings for the statements that build the model (e.g. join_algorithm)."""
+        return self.meta.get("settings") or {}
+
+    @property
     def unique_key(self) -> list[str]:
         key = self.meta.get("unique_key") or []
         return [key] if isinstance(key, str) else list(key)
@@ -103,6 +110,11 @@ def _validate(model: Model) -> None:
                 f"{where}: column {column} has unknown key(s) {sorted(unknown) or spec!r}; a "
                 f"column takes {sorted(COLUMN_KEYS)}. Quote a description that holds a comma."
             )
+    if not isinstance(meta.get("settings") or {}, dict):
+        raise ModelError(
+            f"{where}: settings must map ClickHouse setting names to values, "
+            "e.g. settings: {join_algorithm: grace_hash}."
+        )
     if model.materialization == "snapshot":
         snapshots.validate(model)
     policy = meta.get("on_schema_change", "fail")

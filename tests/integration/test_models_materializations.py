@@ -338,3 +338,22 @@ def test_headers_with_a_missing_key_are_refused_with_the_key_named(tmp_path):
     write_model(sql_dir, "x", {**DAILY_HEADER, "on_schema_change": "ignore"}, DAILY_SQL)
     with pytest.raises(ModelError, match="on_schema_change"):
         models.load_models(sql_dir)
+
+
+# -- settings ----------------------------------------------------------------------------------
+def test_model_settings_apply_to_its_build(wh, tmp_path):
+    """A header's `settings` reach the engine: a row limit below the source's size stops
+    the build, and the table keeps its earlier rows."""
+    sql_dir = tmp_path / "sql"
+    set_source(wh, [(i, f"2024-01-0{i}", i, "2024-01-01") for i in range(1, 6)])
+    body = "SELECT day, sum(amount) AS amount FROM {{ source('t', 'sales') }} GROUP BY day"
+    write_model(sql_dir, "daily", {**TABLE_HEADER, "settings": {"max_rows_to_read": 100}}, body)
+    build(wh, sql_dir, "daily")
+    assert wh.count("daily") == 5
+    write_model(sql_dir, "daily", {**TABLE_HEADER, "settings": {"max_rows_to_read": 2}}, body)
+    with pytest.raises(StarloomError, match="(?i)limit for rows"):
+        build(wh, sql_dir, "daily")
+    assert wh.count("daily") == 5
+    write_model(sql_dir, "daily", {**TABLE_HEADER, "settings": ["max_rows_to_read"]}, body)
+    with pytest.raises(ModelError, match="settings must map ClickHouse setting names"):
+        build(wh, sql_dir, "daily")

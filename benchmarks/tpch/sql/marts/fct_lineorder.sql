@@ -7,6 +7,8 @@ description: >
 grain: one row per order line
 materialization: incremental
 incremental_strategy: append
+# a sort-merge join that spills past 128 MB: as fast here as the hash join, in under 2 GB at SF 10
+settings: {join_algorithm: full_sorting_merge, max_bytes_before_external_sort: 134217728}
 order_by: [order_date, order_key, line_number]
 partition_by: toYear(order_date)
 columns:

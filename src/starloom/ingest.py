@@ -315,11 +315,6 @@ def _engine_reads(wh, source: Source, path: str) -> bool:
     return source.landing == "none" and source.format == "csv" and wh.embedded and "://" not in path
 
 
-def _mtime_ns(path: str) -> int:
-    """A local file's modification time (0 for a URL: those are always checksummed)."""
-    return 0 if "://" in path else os.stat(path).st_mtime_ns
-
-
 def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan:
     """The days whose files are new or changed (or every day in `days`).
 
@@ -360,9 +355,10 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
     }
     prints, ranges = {}, {}  # path -> (size, sha256, mtime_ns); path -> byte ranges
     for p in rel:
-        size_mtime = (os.stat(p).st_size, _mtime_ns(p)) if "://" not in p else None
+        stat = None if "://" in p else os.stat(p)  # a URL is always checksummed
+        mtime = stat.st_mtime_ns if stat else 0
         was = known.get(rel[p])
-        if was and size_mtime and size_mtime[1] and (was[0], was[2]) == size_mtime:
+        if was and stat and (was[0], was[2]) == (stat.st_size, mtime):
             prints[p] = was
             continue
         split = (
@@ -371,7 +367,7 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
         size, sha, cut = scan(p, split)
         if split:
             ranges[p] = cut
-        prints[p] = (size, sha, _mtime_ns(p))
+        prints[p] = (size, sha, mtime)
     todo = sorted(
         d for d, ps in by_day.items() if any(known.get(rel[p], ())[:2] != prints[p][:2] for p in ps)
     )

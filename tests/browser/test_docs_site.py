@@ -8,25 +8,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from tests.support.browser import launch, need_chromium
 from tests.support.project import copy_project, run_tool
 
 pytestmark = pytest.mark.slow
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Chromium at /usr/bin/chromium (Debian package `chromium`)")
-    pytest.importorskip("playwright.sync_api", reason="needs the Python package `playwright`")
+    need_chromium()
     root = copy_project(tmp_path_factory.mktemp("docs") / "project")
     done = run_tool(
         root, "ploomber", "build", "--env--demo_size", "0.05", "--env--run_date", "2024-01-03",
@@ -60,7 +50,7 @@ def test_docs_site_in_a_browser(built):
             route.abort()
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = launch(p)
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.route("**/*", guard)

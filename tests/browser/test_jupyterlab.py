@@ -21,19 +21,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from tests.support.browser import launch, need_chromium
 from tests.support.project import REPO, copy_project, ploomber_env, run_tool
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RUN_DATE = "2024-01-03"
 # the embedded warehouse of the copy, whatever server the calling environment names
 EMBEDDED = dict.fromkeys(
@@ -220,14 +212,11 @@ def test_an_idle_kernel_does_not_hold_the_embedded_warehouse(built, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
+        chromium = launch(playwright)
         try:
             yield chromium
         finally:

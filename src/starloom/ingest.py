@@ -47,10 +47,10 @@ from starloom.sql_extract import sql_tasks
 from starloom.warehouse import Warehouse, quote_identifier
 
 CSV_SPLIT_BYTES = 64 << 20  # a larger CSV file is read by several tasks, one per range
-META_COLUMNS = [
-    ("_load_id", "String"),
+META_COLUMNS = [  # a load's id and a file's name repeat on every row: LowCardinality
+    ("_load_id", "LowCardinality(String)"),
     ("_partition", "Date32"),
-    ("_source_file", "String"),
+    ("_source_file", "LowCardinality(String)"),
     ("_source_line", "Nullable(Int64)"),
 ]
 
@@ -151,6 +151,8 @@ def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None
         )
     )
     want = dict(cols)
+    for name, _ in META_COLUMNS:  # a table of an older layout keeps its lineage column types
+        want[name] = have.get(name, want[name])
     diffs = [
         f"{n}: {have.get(n, 'absent')} in the warehouse, {want.get(n, 'absent')} in the contract"
         for n in sorted(set(have) | set(want))
@@ -231,19 +233,30 @@ def _swap_partitions(wh: Warehouse, entity: Entity, aside: str, partitions: list
             wh.command(f"ALTER TABLE {wh.qualified(entity.raw_table)} DROP PARTITION ID '{pid}'")
 
 
-# memory bounded: past 256 MB the aggregation spills to disk (faster here than in key order)
-_BOUNDED_GROUP_BY = {"max_bytes_before_external_group_by": 256 << 20}
+# memory bounded: past 256 MB a sort or an aggregation spills to disk
+_BOUNDED = {
+    "max_bytes_before_external_group_by": 256 << 20,
+    "max_bytes_before_external_sort": 256 << 20,
+}
 
 
 def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.DataFrame:
     """Rows of the load whose key came before in the same day (in file and line order):
     taken out of the table aside and returned as quarantined rows. Keys are checked here,
     once for the whole load, whichever files, chunks or readers the rows came from."""
+    if not entity.contract.primary_key:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    in_order = ", ".join(quote_identifier(k) for k in [*entity.contract.primary_key, "_partition"])
     keys = ", ".join(quote_identifier(k) for k in ["_partition", *entity.contract.primary_key])
     table = wh.qualified(aside)
-    if not entity.contract.primary_key or not wh.query_rows(
-        f"SELECT 1 FROM {table} GROUP BY {keys} HAVING count() > 1 LIMIT 1",
-        settings=_BOUNDED_GROUP_BY,
+    # first, whether any key repeats: each row against the one before it, read in the
+    # table's sort order (a streaming merge of its sorted parts, faster than hashing)
+    if not wh.scalar(
+        f"SELECT count() FROM (SELECT ({in_order}) AS k, lagInFrame(k) OVER (ORDER BY "
+        f"{in_order} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS before, "
+        f"row_number() OVER (ORDER BY {in_order} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
+        f" AS n FROM {table}) WHERE n > 1 AND k = before",
+        settings={**_BOUNDED, "optimize_read_in_order": 1},
     ):
         return pd.DataFrame(columns=QUARANTINE_COLUMNS)
     fields = ", ".join(quote_identifier(c.name) for c in entity.contract.columns)

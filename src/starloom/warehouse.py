@@ -206,8 +206,8 @@ class Warehouse:
             lambda c: c.query(sql, parameters=parameters, settings=settings).result_rows,
         )
 
-    def scalar(self, sql: str, parameters: dict | None = None):
-        rows = self.query_rows(sql, parameters)
+    def scalar(self, sql: str, parameters: dict | None = None, settings: dict | None = None):
+        rows = self.query_rows(sql, parameters, settings)
         return rows[0][0] if rows else None
 
     def insert_df(self, table: str, df, **kwargs):

@@ -70,3 +70,19 @@ def test_additive_schema_fails_on_a_changed_type(project, wh):
     declare_feed(project, {**COLUMNS, "name": {"type": "int64"}}, schema="additive")
     with pytest.raises(StarloomError, match=r"name: Nullable\(String\) in the warehouse, "):
         ingest(wh, "feed", "2024-01-02")
+
+
+def test_a_raw_table_of_the_older_layout_keeps_its_string_lineage_columns(project, wh):
+    """Raw tables made before `_load_id` and `_source_file` became LowCardinality load on."""
+    wh.command(
+        "CREATE TABLE raw_feed__items (item_id Int64, name Nullable(String), _load_id String, "
+        "_partition Date32, _source_file String, _source_line Nullable(Int64), "
+        "_loaded_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree "
+        "PARTITION BY toYYYYMMDD(_partition) ORDER BY item_id"
+    )
+    declare_feed(project, COLUMNS, schema="strict")
+    feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n2,b\n")
+    assert ingest(wh, "feed", "2024-01-01").iloc[0].rows_loaded == 2
+    assert wh.query_rows(
+        "SELECT _source_file, toTypeName(_source_file) FROM raw_feed__items LIMIT 1"
+    ) == [("data/feed/date=2024-01-01/items.csv", "String")]

@@ -28,7 +28,9 @@ Header keys by materialization (see starloom.materialize and starloom.snapshots)
 `settings` (table and incremental) maps ClickHouse settings to values for the statement
 that builds the rows, e.g. `{join_algorithm: full_sorting_merge}` to join in bounded memory.
 A table is built aside (`<name>__new`), tested, then swapped in with EXCHANGE TABLES, so a
-failed build or test leaves the previous table as it was.
+failed build or test leaves the previous table as it was. A table or incremental model
+whose SQL, header and input tables did not change since its last build is skipped, with
+its tests (starloom.build_state); `full_refresh` rebuilds it.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ import jinja2
 import pandas as pd
 import yaml
 
-from starloom import checks, materialize, snapshots
+from starloom import build_state, checks, materialize, snapshots
 from starloom.ddl import Ddl
 from starloom.errors import ModelError
 from starloom.settings import parse_run_date
@@ -77,6 +79,24 @@ class Model:
     def settings(self) -> dict:
         """ClickHouse settings for the statements that build the model (e.g. join_algorithm)."""
         return self.meta.get("settings") or {}
+
+    @property
+    def tables_read(self) -> set[str]:
+        """Every table the model and its tests read (raw tables as raw_<source>__<table>):
+        its refs and sources, relationships' `to`, and the refs and sources of SQL tests."""
+        names = set(self.refs) | {f"raw_{s}__{t}" for s, t in self.sources}
+        declared = [t for spec in self.columns.values() for t in (spec or {}).get("tests") or []]
+        for test in declared + list(self.meta.get("tests") or []):
+            kind, args = checks.parse_test(test, str(self.path))
+            if kind == "relationships" and args.get("to"):
+                names.add(str(args["to"]))
+            elif kind == "sql":
+                jinja2.Environment(autoescape=False).from_string(str(args["sql"])).render(
+                    this="",
+                    ref=lambda n: names.add(n) or n,
+                    source=lambda s, t: names.add(f"raw_{s}__{t}") or t,
+                )
+        return names
 
     @property
     def unique_key(self) -> list[str]:
@@ -174,7 +194,10 @@ def load_models(sql_dir: Path) -> dict[str, Model]:
 
 
 def build_order(models: dict[str, Model]) -> list[str]:
-    sorter = graphlib.TopologicalSorter({n: m.refs for n, m in models.items()})
+    """Model names, each after the models it and its tests read."""
+    sorter = graphlib.TopologicalSorter(
+        {n: (m.tables_read & set(models)) - {n} for n, m in models.items()}
+    )
     try:
         return list(sorter.static_order())
     except graphlib.CycleError as exc:
@@ -192,6 +215,28 @@ def _select(models: dict[str, Model], select) -> list[str]:
     return chosen
 
 
+def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materialize.Outcome:
+    """Render the model's SQL and build it by its materialization."""
+    wh = ctx.wh
+    incremental = model.materialization == "incremental" and not materialize.needs_full_build(
+        ctx, model
+    )
+    body = _render(
+        model,
+        wh.qualified,
+        lambda s, t: wh.qualified(f"raw_{s}__{t}"),
+        incremental=incremental,
+        this=wh.qualified(storage),
+    )
+    run = {
+        "view": materialize.view,
+        "table": materialize.table,
+        "incremental": materialize.incremental,
+        "snapshot": snapshots.run,
+    }[model.materialization]
+    return run(ctx, model, body)
+
+
 def build(
     wh: Warehouse,
     select=None,
@@ -204,9 +249,10 @@ def build(
 
     `select` is a model name, a layer (staging, marts, snapshots) or a list of them; None
     builds everything. `full_refresh=True` rebuilds incremental models from scratch
-    (snapshots keep their history). Each row of `builds` says the model's mode (full or
-    incremental), the rows its run wrote, the rows it holds afterwards and the seconds its
-    build took (counting the rows is not included).
+    (snapshots keep their history). Each row of `builds` says the model's mode (full,
+    incremental, or "up to date": a table whose inputs did not change since its last build
+    is skipped with its tests, see starloom.build_state), the rows its run wrote, the rows
+    it holds afterwards and the seconds its build took (counting the rows is not included).
     """
     sql_dir = sql_dir or wh.settings.project_dir / "sql"
     models = load_models(sql_dir)
@@ -220,27 +266,19 @@ def build(
     )
     builds, results = [], []
     with wh.session():
+        state = None if wh.settings.cluster else build_state.BuildState(wh, models, ctx.params)
         for name in names:
             model = models[name]
             started = time.perf_counter()
-            incremental = (
-                model.materialization == "incremental"
-                and not materialize.needs_full_build(ctx, model)
-            )
-            body = _render(
-                model,
-                wh.qualified,
-                lambda s, t: wh.qualified(f"raw_{s}__{t}"),
-                incremental=incremental,
-                this=wh.qualified(materialize.storage_of(model)),
-            )
-            run = {
-                "view": materialize.view,
-                "table": materialize.table,
-                "incremental": materialize.incremental,
-                "snapshot": snapshots.run,
-            }[model.materialization]
-            outcome = run(ctx, model, body)
+            storage = materialize.storage_of(model)
+            skippable = state and model.materialization in ("table", "incremental")
+            sig = state.signature(model) if skippable else ""
+            if skippable and not full_refresh and state.up_to_date(model, storage, sig):
+                outcome = materialize.Outcome([], build_state.SKIPPED, 0)
+            else:
+                outcome = _run(ctx, model, storage)
+                if skippable:
+                    state.record(model, storage, ctx.run_id, sig)
             seconds = round(time.perf_counter() - started, 3)
             results.extend(outcome.tests)
             builds.append(

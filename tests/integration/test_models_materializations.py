@@ -4,7 +4,7 @@ lookback windows, full refresh and schema changes, on small models written by ea
 from __future__ import annotations
 
 import pytest
-import yaml
+from tests.support.project import write_model
 
 from starloom import models
 from starloom.errors import ModelError, StarloomError
@@ -12,13 +12,6 @@ from starloom.errors import ModelError, StarloomError
 pytestmark = pytest.mark.usefixtures("project")
 
 SOURCE = "raw_t__sales"
-
-
-def write_model(sql_dir, name: str, header: dict, sql: str, layer: str = "marts") -> None:
-    folder = sql_dir / layer
-    folder.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(header, sort_keys=False)
-    (folder / f"{name}.sql").write_text(f"/* ---\n{text}--- */\n{sql}\n")
 
 
 def set_source(wh, rows: list[tuple]) -> None:

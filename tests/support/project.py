@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from starloom.settings import load_settings
 from starloom.warehouse import Warehouse
@@ -96,8 +97,6 @@ def run_tool(
 def write_source(project: Path, name: str, tables: dict, **spec) -> Path:
     """Declare a source in a project copy: sources/<name>.yml with its `tables` and the other
     fields of `spec` (kind, format, url, ...)."""
-    import yaml
-
     path = project / "sources" / f"{name}.yml"
     doc = {"source": name, **spec, "tables": tables}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -117,3 +116,11 @@ def feed_file(project: Path, day: str) -> Path:
     path = project / "data" / "feed" / f"date={day}" / "items.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_model(sql_dir: Path, name: str, header: dict, sql: str, layer: str = "marts") -> None:
+    """A model file sql/<layer>/<name>.sql: its YAML header, then its SQL."""
+    folder = sql_dir / layer
+    folder.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(header, sort_keys=False)
+    (folder / f"{name}.sql").write_text(f"/* ---\n{text}--- */\n{sql}\n")

@@ -1,0 +1,118 @@
+"""What each table model was last built from, so that a build skips what did not change.
+
+A `table` or `incremental` model is up to date, and is skipped with its tests, when
+- its signature equals the one recorded at its last build: a hash of its SQL and header,
+  the run parameters it uses (`{run_date}`, `{lookback_start}`), and the version of every
+  table it reads: its refs and sources, and what its tests read (relationships' `to`, the
+  refs and sources of its SQL tests);
+- and its own table is still the one that build left.
+
+A table's version is read from the warehouse's system tables: its UUID and creation time,
+its rows, and the checksums of its active parts' files. Any insert, replaced or dropped
+partition, delete or update, or a table dropped and made again changes it. (Block numbers
+alone would not do: after a drop, a reopened engine numbers the next insert as it numbered
+the one dropped.) A background merge changes it too, which costs a rebuild, never a stale
+table. A view model's version is its own signature. So a rerun with no new data rebuilds
+nothing, and an increment rebuilds only what reads the tables it changed.
+
+`full_refresh` rebuilds everything. On a cluster (`cluster` set) every model is rebuilt:
+each node's system tables see only its own parts. A test that names a table other than
+through ref(), source() or relationships' `to` is not followed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from starloom.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from starloom.models import Model
+
+TABLE = "starloom_builds"
+SKIPPED = "up to date"
+_DDL = """
+    CREATE TABLE IF NOT EXISTS {t} (
+        model String, run_id String, built_at DateTime64(3, 'UTC'),
+        signature String, version String
+    ) ENGINE = ReplacingMergeTree(built_at) ORDER BY model"""
+_PARAMS = ("{run_date", "{lookback_start")
+
+
+def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:
+    """{table: version} for the tables among `names` that exist (see the module docstring)."""
+    rows = wh.query_rows(
+        "SELECT t.name, toString(t.uuid), toString(t.metadata_modification_time), p.rows, "
+        "p.content FROM system.tables AS t LEFT JOIN ("
+        "  SELECT table, sum(rows) AS rows, "
+        "  cityHash64(arraySort(groupArray(hash_of_all_files))) AS content FROM system.parts "
+        "  WHERE database = {d:String} AND active GROUP BY table) AS p ON p.table = t.name "
+        "WHERE t.database = {d:String} AND t.name IN {n:Array(String)}",
+        {"d": wh.database, "n": sorted(names)},
+    )
+    return {name: "/".join(str(v) for v in rest) for name, *rest in rows}
+
+
+def signature(model: Model, params: dict, versions: dict[str, str]) -> str:
+    """The hash of what the model's build depends on; `versions` covers its tables_read."""
+    payload = {
+        "sql": model.sql,
+        "meta": model.meta,
+        "params": {k: str(v) for k, v in params.items() if "{" + k + ":" in model.sql},
+        "inputs": {n: versions.get(n, "absent") for n in sorted(model.tables_read)},
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class BuildState:
+    """Signatures and recorded builds of the models of one build run."""
+
+    def __init__(self, wh: Warehouse, models: dict[str, Model], params_of):
+        self.wh, self.models, self.params_of = wh, models, params_of
+        ensure(wh)
+        self.recorded = last_builds(wh)
+
+    def signature(self, model: Model) -> str:
+        versions = table_versions(self.wh, model.tables_read)
+        for name in model.tables_read:  # a view's data is its definition over its inputs
+            if name in self.models and self.models[name].materialization == "view":
+                versions[name] = self.signature(self.models[name])
+        return signature(model, self.params_of(model), versions)
+
+    def up_to_date(self, model: Model, storage: str, sig: str) -> bool:
+        version = table_versions(self.wh, {storage}).get(storage)
+        return version is not None and self.recorded.get(model.name) == (sig, version)
+
+    def record(self, model: Model, storage: str, run_id: str, sig: str) -> None:
+        version = table_versions(self.wh, {storage}).get(storage, "absent")
+        record(self.wh, model.name, run_id, sig, version)
+
+
+def ensure(wh: Warehouse) -> None:
+    wh.command(_DDL.format(t=wh.qualified(TABLE)))
+
+
+def last_builds(wh: Warehouse) -> dict[str, tuple[str, str]]:
+    """{model: (signature, version of its table)} as recorded at its last build."""
+    rows = wh.query_rows(f"SELECT model, signature, version FROM {wh.qualified(TABLE)} FINAL")
+    return {model: (sig, version) for model, sig, version in rows}
+
+
+def record(wh: Warehouse, model: str, run_id: str, sig: str, version: str) -> None:
+    wh.command(
+        f"INSERT INTO {wh.qualified(TABLE)} (model, run_id, built_at, signature, version) "
+        "VALUES ({m:String}, {r:String}, {b:DateTime64(3, 'UTC')}, {s:String}, {v:String})",
+        {"m": model, "r": run_id, "b": dt.datetime.now(dt.UTC), "s": sig, "v": version},
+    )
+
+
+def forget(wh: Warehouse, names: list[str]) -> None:
+    """Forget the last builds of these models, so that the next build runs them."""
+    ensure(wh)
+    wh.command(
+        f"DELETE FROM {wh.qualified(TABLE)} WHERE model IN {{m:Array(String)}}", {"m": names}
+    )

@@ -39,7 +39,6 @@ _DDL = """
         model String, run_id String, built_at DateTime64(3, 'UTC'),
         signature String, version String
     ) ENGINE = ReplacingMergeTree(built_at) ORDER BY model"""
-_PARAMS = ("{run_date", "{lookback_start")
 
 
 def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:

@@ -252,10 +252,9 @@ def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.Data
     # first, whether any key repeats: each row against the one before it, read in the
     # table's sort order (a streaming merge of its sorted parts, faster than hashing)
     if not wh.scalar(
-        f"SELECT count() FROM (SELECT ({in_order}) AS k, lagInFrame(k) OVER (ORDER BY "
-        f"{in_order} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS before, "
-        f"row_number() OVER (ORDER BY {in_order} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)"
-        f" AS n FROM {table}) WHERE n > 1 AND k = before",
+        f"SELECT count() FROM (SELECT ({in_order}) AS k, lagInFrame(k) OVER w AS before, "
+        f"row_number() OVER w AS n FROM {table} WINDOW w AS (ORDER BY {in_order} "
+        "ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)) WHERE n > 1 AND k = before",
         settings={**_BOUNDED, "optimize_read_in_order": 1},
     ):
         return pd.DataFrame(columns=QUARANTINE_COLUMNS)

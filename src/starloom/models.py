@@ -41,6 +41,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import jinja2
@@ -80,7 +81,7 @@ class Model:
         """ClickHouse settings for the statements that build the model (e.g. join_algorithm)."""
         return self.meta.get("settings") or {}
 
-    @property
+    @cached_property
     def tables_read(self) -> set[str]:
         """Every table the model and its tests read (raw tables as raw_<source>__<table>):
         its refs and sources, relationships' `to`, and the refs and sources of SQL tests."""

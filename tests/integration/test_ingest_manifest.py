@@ -3,8 +3,10 @@ file whose size and modification time are those recorded is not read again."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 
+import pytest
 from tests.support.project import declare_feed, feed_file
 
 from starloom.ingest import ingest
@@ -16,11 +18,20 @@ def _loaded(wh) -> list:
     return [r[0] for r in wh.query_rows("SELECT name FROM raw_feed__items ORDER BY item_id")]
 
 
-def test_files_are_read_again_only_when_size_or_time_change(project, wh):
-    declare_feed(project, COLUMNS, partition_key="date")
+def _recorded_sha256(wh) -> list[str]:
+    return [r[0] for r in wh.query_rows("SELECT sha256 FROM starloom_manifest FINAL")]
+
+
+# landing "none": the engine loads the new file while its checksum is worked out beside it
+@pytest.mark.parametrize("landing", [None, "none"])
+def test_files_are_read_again_only_when_size_or_time_change(project, wh, landing):
+    declare_feed(project, COLUMNS, landing=landing, partition_key="date")
     path = feed_file(project, "2024-01-04")
     path.write_text("item_id,name\n1,aaa\n2,bbb\n")
-    assert ingest(wh, "feed", "2024-01-05").rows_loaded.sum() == 2
+    loads = ingest(wh, "feed", "2024-01-05")
+    assert loads.rows_loaded.sum() == 2
+    assert loads.rows_engine.sum() == (2 if landing == "none" else 0)
+    assert _recorded_sha256(wh) == [hashlib.sha256(path.read_bytes()).hexdigest()]
     stat = os.stat(path)
 
     # the same size and time: taken as unchanged, not read (as make and rsync do)

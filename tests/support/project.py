@@ -103,12 +103,12 @@ def write_source(project: Path, name: str, tables: dict, **spec) -> Path:
     return path
 
 
-def declare_feed(project: Path, columns: dict, **table) -> Path:
-    """The `feed` source: CSV files, one folder a day, of one table `items` keyed by item_id."""
+def declare_feed(project: Path, columns: dict, landing: str | None = None, **table) -> Path:
+    """The `feed` source: CSV files, one folder a day, of one table `items` keyed by item_id
+    (`landing="none"`: read by the engine itself)."""
     items = {"path": "data/feed/date=*/*.csv", "primary_key": ["item_id"], **table}
-    return write_source(
-        project, "feed", {"items": {**items, "columns": columns}}, kind="files", format="csv"
-    )
+    spec = {"kind": "files", "format": "csv"} | ({"landing": landing} if landing else {})
+    return write_source(project, "feed", {"items": {**items, "columns": columns}}, **spec)
 
 
 def feed_file(project: Path, day: str) -> Path:

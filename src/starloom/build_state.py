@@ -48,7 +48,8 @@ def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:
         "p.content FROM system.tables AS t LEFT JOIN ("
         "  SELECT table, sum(rows) AS rows, "
         "  cityHash64(arraySort(groupArray(hash_of_all_files))) AS content FROM system.parts "
-        "  WHERE database = {d:String} AND active GROUP BY table) AS p ON p.table = t.name "
+        "  WHERE database = {d:String} AND table IN {n:Array(String)} AND active "
+        "  GROUP BY table) AS p ON p.table = t.name "
         "WHERE t.database = {d:String} AND t.name IN {n:Array(String)}",
         {"d": wh.database, "n": sorted(names)},
     )
@@ -75,15 +76,17 @@ class BuildState:
         ensure(wh)
         self.recorded = last_builds(wh)
 
-    def signature(self, model: Model) -> str:
-        versions = table_versions(self.wh, model.tables_read)
+    def signature(self, model: Model, storage: str | None = None) -> tuple[str, str | None]:
+        """The model's signature, and the version of its table `storage` (read in the same
+        query; None if it does not exist)."""
+        versions = table_versions(self.wh, model.tables_read | ({storage} if storage else set()))
         for name in model.tables_read:  # a view's data is its definition over its inputs
             if name in self.models and self.models[name].materialization == "view":
-                versions[name] = self.signature(self.models[name])
-        return signature(model, self.params_of(model), versions)
+                versions[name] = self.signature(self.models[name])[0]
+        return signature(model, self.params_of(model), versions), versions.get(storage)
 
-    def up_to_date(self, model: Model, storage: str, sig: str) -> bool:
-        version = table_versions(self.wh, {storage}).get(storage)
+    def up_to_date(self, model: Model, sig: str, version: str | None) -> bool:
+        """Whether the last build recorded this signature and left the table as it is."""
         return version is not None and self.recorded.get(model.name) == (sig, version)
 
     def record(self, model: Model, storage: str, run_id: str, sig: str) -> None:

@@ -36,6 +36,7 @@ import jinja2
 import pandas as pd
 
 from starloom.errors import ModelError
+from starloom.sources import raw_table
 from starloom.warehouse import Warehouse, quote_identifier
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _render_custom(sql: str, this: str, wh: Warehouse, where: str) -> str:
         return env.from_string(sql).render(
             this=this,
             ref=wh.qualified,
-            source=lambda s, t: wh.qualified(f"raw_{s}__{t}"),
+            source=lambda s, t: wh.qualified(raw_table(s, t)),
         )
     except jinja2.TemplateError as exc:
         raise ModelError(f"{where}: template error in the test's SQL: {exc}") from None

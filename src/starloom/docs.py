@@ -25,6 +25,7 @@ from starloom import checks, lineage, quality
 from starloom.errors import StarloomError
 from starloom.models import Model, load_models
 from starloom.settings import Settings, load_settings
+from starloom.sources import raw_table
 from starloom.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -194,7 +195,7 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
 
     pages = []
     for name, model in models.items():
-        upstream = sorted(model.refs) + sorted(f"raw_{s}__{t}" for s, t in model.sources)
+        upstream = sorted(model.refs) + sorted(raw_table(s, t) for s, t in model.sources)
         page = ModelPage(model, upstream, sorted(downstream.get(name, [])))
         types = dict(facts["columns"].get(name, []))
         documented = model.columns

@@ -37,6 +37,7 @@ import nbformat
 import yaml
 
 from starloom.errors import ConfigError
+from starloom.sources import raw_table
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def source_tables(project_dir: Path) -> dict[str, list[str]]:
         source = spec.get("source") or path.stem
         for table, tspec in (spec.get("tables") or {}).items():
             columns = list(((tspec or {}).get("columns") or {}).keys())
-            out[f"raw_{source}__{table}"] = columns + [
+            out[raw_table(source, table)] = columns + [
                 "_load_id", "_partition", "_source_file", "_source_line", "_loaded_at",
             ]  # fmt: skip
     return out
@@ -88,7 +89,7 @@ def _plain_sql(model) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     return env.from_string(model.sql).render(
         ref=lambda name: name,
-        source=lambda s, t: f"raw_{s}__{t}",
+        source=raw_table,
         is_incremental=lambda: False,
         this=model.name,
     )

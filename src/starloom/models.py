@@ -52,6 +52,7 @@ from starloom import build_state, checks, materialize, snapshots
 from starloom.ddl import Ddl
 from starloom.errors import ModelError
 from starloom.settings import parse_run_date
+from starloom.sources import raw_table
 from starloom.warehouse import Warehouse
 
 _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
@@ -85,7 +86,7 @@ class Model:
     def tables_read(self) -> set[str]:
         """Every table the model and its tests read (raw tables as raw_<source>__<table>):
         its refs and sources, relationships' `to`, and the refs and sources of SQL tests."""
-        names = set(self.refs) | {f"raw_{s}__{t}" for s, t in self.sources}
+        names = set(self.refs) | {raw_table(s, t) for s, t in self.sources}
         declared = [t for spec in self.columns.values() for t in (spec or {}).get("tests") or []]
         for test in declared + list(self.meta.get("tests") or []):
             kind, args = checks.parse_test(test, str(self.path))
@@ -95,7 +96,7 @@ class Model:
                 jinja2.Environment(autoescape=False).from_string(str(args["sql"])).render(
                     this="",
                     ref=lambda n: names.add(n) or n,
-                    source=lambda s, t: names.add(f"raw_{s}__{t}") or t,
+                    source=lambda s, t: names.add(raw_table(s, t)) or t,
                 )
         return names
 
@@ -225,7 +226,7 @@ def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materiali
     body = _render(
         model,
         wh.qualified,
-        lambda s, t: wh.qualified(f"raw_{s}__{t}"),
+        lambda s, t: wh.qualified(raw_table(s, t)),
         incremental=incremental,
         this=wh.qualified(storage),
     )
@@ -273,8 +274,8 @@ def build(
             started = time.perf_counter()
             storage = materialize.storage_of(model)
             skippable = state and model.materialization in ("table", "incremental")
-            sig = state.signature(model) if skippable else ""
-            if skippable and not full_refresh and state.up_to_date(model, storage, sig):
+            sig, version = state.signature(model, storage) if skippable else ("", None)
+            if skippable and not full_refresh and state.up_to_date(model, sig, version):
                 outcome = materialize.Outcome([], build_state.SKIPPED, 0)
             else:
                 outcome = _run(ctx, model, storage)
@@ -303,5 +304,5 @@ def lineage(sql_dir: Path) -> pd.DataFrame:
     rows = []
     for m in load_models(sql_dir).values():
         rows += [{"upstream": r, "model": m.name} for r in sorted(m.refs)]
-        rows += [{"upstream": f"raw_{s}__{t}", "model": m.name} for s, t in sorted(m.sources)]
+        rows += [{"upstream": raw_table(s, t), "model": m.name} for s, t in sorted(m.sources)]
     return pd.DataFrame(rows, columns=["upstream", "model"])

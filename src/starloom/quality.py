@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from starloom.errors import ConfigError, StarloomError
+from starloom.sources import raw_table
 from starloom.warehouse import Warehouse, quote_identifier
 
 FRESHNESS_TABLE = "starloom_freshness"
@@ -88,7 +89,7 @@ def freshness_specs(project_dir: Path) -> list[dict]:
                 {
                     "source": source,
                     "table": table,
-                    "raw_table": f"raw_{source}__{table}",
+                    "raw_table": raw_table(source, table),
                     "column": str(fresh.get("column") or DEFAULT_LOADED_AT),
                     "warn_after_hours": warn,
                     "error_after_hours": error,
@@ -184,7 +185,7 @@ def raise_on_stale(freshness: pd.DataFrame) -> None:
                 f"latest {r.column} {r.latest_at:%Y-%m-%d %H:%M} UTC is {r.age_hours:.1f} h old, "
                 f"error after {r.error_after_hours:g} h)"
                 if r.status == "error"
-                else f"no rows in raw_{r.source}__{r.table})"
+                else f"no rows in {raw_table(r.source, r.table)})"
             )
             for r in bad.itertuples()
         ]

@@ -43,6 +43,11 @@ def expand(value: str, where: str) -> str:
     return _VAR.sub(sub, value)
 
 
+def raw_table(source: str, table: str) -> str:
+    """The warehouse table a source's table is loaded into: raw_<source>__<table>."""
+    return f"raw_{source}__{table}"
+
+
 @dataclass(frozen=True)
 class Entity:
     source: str
@@ -57,7 +62,7 @@ class Entity:
 
     @property
     def raw_table(self) -> str:
-        return f"raw_{self.source}__{self.name}"
+        return raw_table(self.source, self.name)
 
 
 @dataclass(frozen=True)

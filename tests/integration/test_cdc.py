@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import yaml
+from tests.support.project import write_source
 
 from starloom.cdc import current_state_sql
 from starloom.ingest import ingest
@@ -18,19 +18,12 @@ FINAL_STATE = "SELECT customer_id, email, city FROM raw_crm__customers FINAL ORD
 
 
 def declare(project):
-    spec = {
-        "source": "crm",
-        "kind": "files",
-        "format": "debezium",
-        "tables": {
-            "customers": {
-                "path": "data/crm/date=*/*.jsonl",
-                "primary_key": ["customer_id"],
-                "columns": COLUMNS,
-            }
-        },
+    customers = {
+        "path": "data/crm/date=*/*.jsonl",
+        "primary_key": ["customer_id"],
+        "columns": COLUMNS,
     }
-    (project / "sources" / "crm.yml").write_text(yaml.safe_dump(spec))
+    write_source(project, "crm", {"customers": customers}, kind="files", format="debezium")
 
 
 def event(op, lsn, before=None, after=None, wrap=False):

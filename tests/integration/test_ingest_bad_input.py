@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-import yaml
+from tests.support.project import write_source
 
 from starloom.errors import ConfigError, SourceError
 from starloom.ingest import ingest
@@ -36,21 +36,14 @@ GOOD = [
 
 def declare_files(project, fmt="csv", columns=None, **table):
     """Write sources/feed.yml: one table `items` read from data/feed/date=*/*.<fmt>."""
-    spec = {
-        "source": "feed",
-        "kind": "files",
-        "format": fmt,
-        "tables": {
-            "items": {
-                "path": f"data/feed/date=*/*.{fmt}",
-                "partition_key": "date",
-                "primary_key": ["item_id"],
-                "columns": columns or COLUMNS,
-                **table,
-            }
-        },
+    items = {
+        "path": f"data/feed/date=*/*.{fmt}",
+        "partition_key": "date",
+        "primary_key": ["item_id"],
+        "columns": columns or COLUMNS,
+        **table,
     }
-    (project / "sources" / "feed.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    write_source(project, "feed", {"items": items}, kind="files", format=fmt)
 
 
 def put(project, content: bytes | str, day="2024-01-04", name="items.csv"):
@@ -368,13 +361,8 @@ def test_truncated_or_corrupt_parquet_fails_and_keeps_the_warehouse(project, wh,
 
 # -- databases ----------------------------------------------------------------------------
 def declare_db(project, url="sqlite:///data/items.db", columns=None, **table):
-    spec = {
-        "source": "db",
-        "kind": "sql",
-        "url": url,
-        "tables": {"items": {"primary_key": ["item_id"], "columns": columns or COLUMNS, **table}},
-    }
-    (project / "sources" / "db.yml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    items = {"primary_key": ["item_id"], "columns": columns or COLUMNS, **table}
+    write_source(project, "db", {"items": items}, kind="sql", url=url)
 
 
 def make_db(project, rows: list[tuple], ddl=None):

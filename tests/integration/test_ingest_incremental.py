@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-import yaml
+from tests.support.project import write_source
 
 from starloom.ingest import backfill, ingest
 
@@ -21,21 +21,14 @@ LATEST = (
 
 
 def declare(project, mode="incremental"):
-    spec = {
-        "source": "db",
-        "kind": "sql",
-        "url": "sqlite:///data/shop.db",
-        "tables": {
-            "orders": {
-                "primary_key": ["order_id"],
-                "cursor": "updated_at",
-                "mode": mode,
-                "partitions": 3,
-                "columns": CONTRACT,
-            }
-        },
+    orders = {
+        "primary_key": ["order_id"],
+        "cursor": "updated_at",
+        "mode": mode,
+        "partitions": 3,
+        "columns": CONTRACT,
     }
-    (project / "sources" / "db.yml").write_text(yaml.safe_dump(spec))
+    write_source(project, "db", {"orders": orders}, kind="sql", url="sqlite:///data/shop.db")
 
 
 class Shop:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
+from tests.support.project import write_source
 
 from starloom.ingest import ingest
 from starloom.settings import load_settings
@@ -25,13 +25,7 @@ def test_files_and_change_events_load_into_a_server(project, clickhouse_server, 
     }
     for name, spec in specs.items():
         table = {"path": spec["path"], "primary_key": ["item_id"], "columns": columns}
-        doc = {
-            "source": name,
-            "kind": "files",
-            "format": spec["format"],
-            "tables": {"items": table},
-        }
-        (project / "sources" / f"{name}.yml").write_text(yaml.safe_dump(doc))
+        write_source(project, name, {"items": table}, kind="files", format=spec["format"])
     csv = project / "data/feed/date=2024-01-01/items.csv"
     csv.parent.mkdir(parents=True)
     csv.write_text("item_id,name\n1,a\n2,b\nx,c\n")

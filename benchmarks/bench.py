@@ -312,32 +312,45 @@ def run_pandas_baseline(settings, data: Path, sf: str) -> dict:
     }
 
 
+def _status_kb(pid: int | str) -> dict[str, int]:
+    """VmRSS and VmHWM (kB) of a process, from /proc/<pid>/status."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            fields[line.split(":")[0]] = int(line.split()[1])
+    return fields
+
+
 class ChildPeaks(threading.Thread):
-    """The peak RSS (VmHWM) of each process this one starts, sampled while the path runs.
+    """The peak RSS (VmHWM) of each process this one starts, sampled while the path runs,
+    and the largest RSS of this process and those together at one sample (`together_kb`).
 
     getrusage's RUSAGE_CHILDREN cannot tell it: a child forked from a large process inherits
     that process's high-water mark. After exec a process has its own, which /proc shows; a
-    child not yet exec'd (same command line as this process) is skipped.
+    child not yet exec'd (same command line as this process) is skipped. The sum of the
+    peaks is an upper bound (they may come at different times); `together_kb` is what was
+    seen at once, every `every` seconds (a shorter spike can fall between two samples).
     """
 
     def __init__(self, every: float = 0.2):
         super().__init__(daemon=True)
         self.every, self.peaks, self.done = every, {}, threading.Event()
         self.own = Path("/proc/self/cmdline").read_bytes()
+        self.together_kb = 0
 
     def run(self) -> None:
         while not self.done.wait(self.every):
+            now = _status_kb("self").get("VmRSS", 0)
             for pid in _descendants(os.getpid()):
                 try:
                     if Path(f"/proc/{pid}/cmdline").read_bytes() == self.own:
                         continue
-                    status = Path(f"/proc/{pid}/status").read_text()
+                    status = _status_kb(pid)
                 except OSError:
                     continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        kb = int(line.split()[1])
-                        self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
+                now += status.get("VmRSS", 0)
+                self.peaks[pid] = max(self.peaks.get(pid, 0), status.get("VmHWM", 0))
+            self.together_kb = max(self.together_kb, now)
 
     def stop(self) -> float:
         """Stop sampling; the sum of the children's peaks in MB."""
@@ -389,6 +402,7 @@ def run_path(who: str, out: Path, sf: str) -> dict:
         "peak_rss_mb": own + child,
         "peak_rss_own_mb": own,
         "peak_rss_children_mb": child,
+        "peak_rss_together_mb": children.together_kb / 1024,
     }
 
 
@@ -458,6 +472,15 @@ def table(runs: dict[str, list[dict]], peaks: dict[str, float], ratios: dict) ->
         f"increment: {starloom['increment_generated']} new rows generated, "
         f"{starloom['increment_rows']} loaded, fct_lineorder appended "
         f"{starloom['increment_fact_rows_written']}"
+    )
+    lines.append(
+        "starloom peak RSS: this process {:,.0f} MB, the processes it started (report "
+        "kernel) {:,.0f} MB; at once, sampled every 0.2 s: {:,.0f} MB".format(
+            *(
+                max(r.get(k, 0) for r in runs["starloom"])
+                for k in ("peak_rss_own_mb", "peak_rss_children_mb", "peak_rss_together_mb")
+            )
+        )
     )
     lines += [f"{name:<34}{value:>12.3f}x" for name, value in ratios.items()]
     return lines

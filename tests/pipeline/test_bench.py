@@ -83,6 +83,8 @@ def test_bench_runs_and_tpch_answers_match(tmp_path):
     for who in ("starloom", "file", "pandas"):
         assert summary["runs"][who][0]["peak_rss_own_mb"] > 0
     assert starloom["peak_rss_children_mb"] > 0  # the notebook kernel
+    # sampled at once: never above the sum of each process's own peak
+    assert 0 < starloom["peak_rss_together_mb"] <= starloom["peak_rss_mb"]
 
     # the report notebook ran to the end: a plot, tables, its promises kept, no error
     notebook = json.loads(Path(starloom["report"]).read_text())

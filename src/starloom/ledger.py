@@ -76,12 +76,13 @@ def replace_quarantine(
     wh: Warehouse, source: str, entity: str, partitions: list[dt.date], bad: pd.DataFrame
 ) -> None:
     """Quarantined rows of these partitions, replacing those of any earlier load of them."""
-    if partitions:
-        wh.command(
-            f"DELETE FROM {wh.qualified('starloom_quarantine')} WHERE source = {{s:String}} "
-            "AND entity = {e:String} AND partition IN {p:Array(Date32)}",
-            {"s": source, "e": entity, "p": list(partitions)},
-        )
+    earlier = (
+        f"FROM {wh.qualified('starloom_quarantine')} WHERE source = {{s:String}} "
+        "AND entity = {e:String} AND partition IN {p:Array(Date32)}"
+    )
+    where = {"s": source, "e": entity, "p": list(partitions)}
+    if partitions and wh.scalar(f"SELECT count() {earlier}", where):  # a DELETE is a mutation
+        wh.command(f"DELETE {earlier}", where)
     if len(bad):
         wh.insert_df(
             "starloom_quarantine",

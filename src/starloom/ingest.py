@@ -41,6 +41,7 @@ from dask.callbacks import Callback
 from starloom import cdc, engine_csv, ledger
 from starloom.contracts import Contract
 from starloom.errors import SourceError, StarloomError
+from starloom.notebook import in_jupyter_kernel
 from starloom.readers import QUARANTINE_COLUMNS, READERS, csv_header, scan
 from starloom.settings import Settings, parse_run_date
 from starloom.sources import Entity, Source, get_source
@@ -59,11 +60,7 @@ META_COLUMNS = [  # a load's id and a file's name repeat on every row: LowCardin
 # -- running the tasks ----------------------------------------------------------------------
 def _interactive() -> bool:
     """True on a terminal or in a Jupyter kernel, where a progress bar is worth showing."""
-    if sys.stderr.isatty():
-        return True
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython else None
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    return sys.stderr.isatty() or in_jupyter_kernel()
 
 
 class _TaskProgress(Callback):

@@ -7,6 +7,13 @@ import sys
 from starloom.errors import StarloomError
 
 
+def in_jupyter_kernel() -> bool:
+    """True inside a Jupyter (IPython ZMQ) kernel: a long-lived, interactive process."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def _short_error(shell, etype, value, tb, tb_offset=None):
     shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
 

@@ -3,13 +3,23 @@
 Connections are short-lived: every call opens a client and closes it, unless a
 `session()` block holds one open for a group of calls. The embedded engine allows one
 process per data directory, so a notebook kernel never keeps it locked while idle.
+
+In a Jupyter kernel an embedded connection lingers `LINGER_S` seconds after its last use,
+and `connect()` gives every cell the same Warehouse: a loop of calls, or a notebook run cell
+after cell, opens the engine once. Each open of the engine leaves a few idle threads in the
+process (about five, with three file descriptors each), so a kernel that opened it on every
+call would run out of file descriptors after a day's work; a build in another process waits
+at most `LINGER_S` longer for the directory.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import random
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +29,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from starloom.errors import ConfigError, WarehouseError, WarehouseLockedError
+from starloom.notebook import in_jupyter_kernel
 from starloom.settings import Settings, load_settings, redact_url
 
 
@@ -49,6 +60,16 @@ def _holder_of(path: Path) -> str:
     return f"process {pid}" + (f" ({cmd[:160]})" if cmd else "")
 
 
+LINGER_S = 2.0  # in a Jupyter kernel: how long an idle embedded connection stays open
+_LINGERING: weakref.WeakSet = weakref.WeakSet()  # warehouses that may hold an idle connection
+
+
+@atexit.register
+def _close_lingering() -> None:
+    for wh in list(_LINGERING):
+        wh.release()
+
+
 class Warehouse:
     """ClickHouse, embedded (chdb) or a server, with the same methods either way."""
 
@@ -57,6 +78,10 @@ class Warehouse:
         self._client = None
         self._depth = 0
         self._database_ready = False
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        # seconds an idle embedded connection stays open (see the module docstring)
+        self.linger = LINGER_S if self.settings.embedded and in_jupyter_kernel() else 0.0
 
     # -- connections -------------------------------------------------------------------
     @property
@@ -153,17 +178,39 @@ class Warehouse:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Warehouse]:
-        """Hold one connection open for a block of calls; released at the end of the block."""
-        if self._depth == 0:
-            self._client = self._open()
-        self._depth += 1
+        """Hold one connection open for a block of calls; released at the end of the block
+        (or `linger` seconds later, if no other call comes first)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._client is None:
+                self._client = self._open()
+            self._depth += 1
         try:
             yield self
         finally:
-            self._depth -= 1
-            if self._depth == 0:
-                client, self._client = self._client, None
-                client.close()
+            with self._lock:
+                self._depth -= 1
+                idle = self._depth == 0
+                if idle and self.linger > 0:
+                    _LINGERING.add(self)
+                    self._timer = threading.Timer(self.linger, self.release)
+                    self._timer.daemon = True
+                    self._timer.start()
+            if idle and self.linger <= 0:
+                self.release()
+
+    def release(self) -> None:
+        """Close the connection now if no call is using it (a lingering one included)."""
+        with self._lock:
+            if self._depth or self._client is None:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            client, self._client = self._client, None
+        client.close()
 
     @contextlib.contextmanager
     def _use(self):
@@ -257,8 +304,20 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:500] if text else type(exc).__name__
 
 
+_KERNEL_WAREHOUSES: dict[tuple, Warehouse] = {}
+
+
 def connect(settings: Settings | None = None, project_dir: str | Path | None = None) -> Warehouse:
-    """The configured warehouse (no connection is held until a call needs one)."""
+    """The configured warehouse (no connection is held until a call needs one). In a Jupyter
+    kernel, the same Warehouse for the same settings, so its connection can linger."""
     if settings is None:
         settings = load_settings(Path(project_dir) if project_dir else None)
-    return Warehouse(settings)
+    if not in_jupyter_kernel():
+        return Warehouse(settings)
+    key = (settings.warehouse_path, settings.warehouse_url)
+    wh = _KERNEL_WAREHOUSES.get(key)
+    if wh is None or wh.settings != settings:  # settings changed: a new one, the old closed
+        if wh is not None:
+            wh.release()
+        wh = _KERNEL_WAREHOUSES[key] = Warehouse(settings)
+    return wh

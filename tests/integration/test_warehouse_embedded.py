@@ -74,6 +74,54 @@ def test_no_connection_is_held_between_calls(tmp_path):
     assert done.returncode == 0 and "held" in done.stdout
 
 
+def _threads() -> int:
+    return len(list(Path("/proc/self/task").iterdir()))
+
+
+def test_in_a_kernel_a_connection_lingers_then_is_released(tmp_path):
+    wh = Warehouse(_settings(tmp_path))
+    wh.command("CREATE TABLE t (id Int64) ENGINE = MergeTree ORDER BY id")
+    wh.linger = 1.0  # as in a Jupyter kernel
+    opens = []
+    open_client = wh._open
+    wh._open = lambda: opens.append(1) or open_client()
+    wh.scalar("SELECT count() FROM t")
+    # each open of a directory holding a MergeTree table leaves idle threads behind (about
+    # five): calls in quick succession share one open, so none pile up
+    before = _threads()
+    for _ in range(10):
+        wh.scalar("SELECT count() FROM t")
+    assert len(opens) == 1 and _threads() - before < 5
+    assert wh._client is not None  # still open, idle
+
+    # then released: another process can open the directory
+    time.sleep(2.0)
+    assert wh._client is None
+    done = subprocess.run(
+        [sys.executable, "-c", HOLD, str(tmp_path / "wh"), "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "held" in done.stdout
+
+
+def test_connect_in_a_kernel_gives_each_cell_the_same_warehouse(tmp_path, monkeypatch):
+    from starloom import warehouse
+
+    monkeypatch.setattr(warehouse, "in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr(warehouse, "_KERNEL_WAREHOUSES", {})
+    first = warehouse.connect(_settings(tmp_path))
+    assert warehouse.connect(_settings(tmp_path)) is first
+    assert first.linger == warehouse.LINGER_S
+    assert first.scalar("SELECT 1") == 1 and first._client is not None
+    # other settings for the same directory: a new warehouse, the old connection closed
+    other = warehouse.connect(_settings(tmp_path, timeout=5.0))
+    assert other is not first and first._client is None
+    monkeypatch.setattr(warehouse, "in_jupyter_kernel", lambda: False)
+    assert warehouse.connect(_settings(tmp_path)) is not warehouse.connect(_settings(tmp_path))
+
+
 def test_locked_warehouse_names_the_holder_and_what_to_do(tmp_path):
     holder = _hold(tmp_path, 30)
     try:

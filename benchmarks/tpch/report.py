@@ -45,8 +45,13 @@ by_year = wh.query_df(
     "GROUP BY year, region ORDER BY year, region"
 )
 pivot = by_year.pivot(index="year", columns="region", values="revenue").fillna(0)
-ax = (pivot / 1e6).plot(figsize=(8, 3.5), marker="o", title="Revenue by year and region")
+last = wh.scalar("SELECT max(order_date) FROM fct_lineorder")  # the last year may be partial
+partial = (
+    f" ({last.year}: orders up to {last:%Y-%m-%d})" if (last.month, last.day) != (12, 31) else ""
+)
+ax = (pivot / 1e6).plot(figsize=(8, 3.5), marker="o", title="Revenue by year and region" + partial)
 ax.set_ylabel("revenue (millions)")
+ax.set_ylim(bottom=0)
 ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
 plt.show()
 display((pivot / 1e6).round(2))

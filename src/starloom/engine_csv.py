@@ -10,11 +10,11 @@ So a clean file loads at the engine's speed, and a dirty one gives the same resu
 before, only later.
 
 The SQL is never laxer than the Python checks: where a value could be read in two ways
-(an integer or date not written the one way the engine writes it back, an offset on a
-timestamp, a day that does not exist, a decimal with more digits than its scale, spaces
-around a number, a line break in a value, text blank but for Unicode spaces), the expression
-rejects the row and the Python path decides. tests/integration/test_engine_csv.py loads each
-such case both ways and compares the tables and the quarantine.
+(a date not written the one way the engine writes it back, an offset on a timestamp, a day
+that does not exist, a decimal with more digits than its scale, spaces around a number, an
+integer that overflows, a line break in a value, text blank but for Unicode spaces), the
+expression rejects the row and the Python path decides. tests/integration/test_engine_csv.py
+loads each such case both ways and compares the tables and the quarantine.
 
 Keys repeated across the load are found afterwards, in the warehouse, for both paths
 (starloom.ingest). Not for the engine: URLs (fsspec), a server (it cannot read local
@@ -77,9 +77,10 @@ def _literal(col: Column, value) -> str | None:
 def _typed(col: Column, v: str) -> tuple[str, str] | None:
     """(the value typed, the text is a valid value) as SQL, for a non-blank text `v`.
 
-    Integers and dates must be written the one way the engine writes them back (no sign,
-    spaces or leading zeros; YYYY-MM-DD), so that what it reads is exactly what Python
-    would; another way of writing them sends the file to the Python path.
+    An integer is what `toInt64OrNull` reads: digits with an optional sign and leading
+    zeros, in range (Python reads those alike; spaces, `2.0`, `1e3` or an overflow give NULL
+    and send the file to the Python path). A date must be written the one way the engine
+    writes it back (YYYY-MM-DD), so that a day that does not exist is not moved.
     """
     dec = col.decimal
     if dec:
@@ -91,7 +92,7 @@ def _typed(col: Column, v: str) -> tuple[str, str] | None:
         typed = f"CAST({cast}({v}, {scale}) AS Nullable(Decimal({precision}, {scale})))"
         return typed, f"match({v}, {_text(number)})"
     if col.type == "int64":
-        return f"toInt64OrNull({v})", f"toString(toInt64OrNull({v})) = {v}"
+        return f"toInt64OrNull({v})", f"toInt64OrNull({v}) IS NOT NULL"
     if col.type == "float64":
         return f"toFloat64OrNull({v})", f"match({v}, {_text(_FLOAT)})"
     lo, hi = _DATE_RANGE

@@ -49,6 +49,8 @@ CLEAN = {
     ),
     "header_only": HEADER,
     "int_19_digits": HEADER + "1234567890123456789,x,1,1,,,new,,\n",
+    # a sign and leading zeros: both paths read +5 as 5 and 007 as 7
+    "int_with_sign_or_zeros": HEADER + "+5,x,1,1,,,new,,\n007,x,1,1,,,new,,\n-3,x,1,1,,,new,,\n",
 }
 DIRTY = {
     "not_an_int": HEADER + ROWS[0] + "x9,bad,1,1,2024-01-01,,new,,\n" + ROWS[2],
@@ -74,7 +76,8 @@ DIRTY = {
     "blank_line_inside": HEADER + ROWS[0] + "\n" + ROWS[1],
     "missing_column": "item_id,name\n1,a\n",
     # valid, but written another way than the engine writes it back: Python reads these
-    "int_written_another_way": HEADER + "+5,x,1,1,,,new,,\n 6,x,1,1,,,new,,\n007,x,1,1,,,new,,\n",
+    "int_with_spaces": HEADER + "5,x,1,1,,,new,,\n 6,x,1,1,,,new,,\n",
+    "int_overflowing": HEADER + "9223372036854775808,x,1,1,,,new,,\n",
     "date_written_another_way": HEADER + "2,x,1,1,2024-1-5,,new,,\n",
     "decimal_with_spaces": HEADER + "2,x, 1.5 ,1,,,new,,\n",
 }

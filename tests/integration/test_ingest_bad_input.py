@@ -409,6 +409,20 @@ def test_database_rows_with_wrong_types_and_null_keys(project, wh):
         assert expected in reasons
 
 
+def test_database_duplicate_keys_are_found_across_the_whole_extract(project, wh):
+    # the extract is split into key ranges (one Dask task each): a key's rows all fall in
+    # the range of that key, so checking each range checks the whole load
+    declare_db(project, partitions=3)
+    rows = [(k, f"n{k}", 1, None, None, "new") for k in range(1, 301)]
+    rows += [(k, f"again{k}", 2, None, None, "new") for k in (1, 150, 300)]
+    make_db(project, rows)
+    row, bad = load(wh, "db")
+    assert (row.rows_read, row.rows_loaded, row.rows_quarantined) == (303, 300, 3)
+    assert bad.reason.str.startswith("duplicate primary key item_id").all()
+    assert wh.scalar("SELECT uniqExact(item_id) = count() FROM raw_db__items") == 1
+    assert len(list((project / "output/landing/db/items").rglob("*.parquet"))) > 2
+
+
 def test_database_table_missing_a_contract_column(project, wh):
     declare_db(project)
     make_db(project, [(1, "a")], ddl="CREATE TABLE items (item_id INTEGER, name TEXT)")

@@ -61,17 +61,22 @@ def test_round_trip_and_parameters(tmp_path):
     assert wh.query_arrow("SELECT id FROM t ORDER BY id").column("id").to_pylist() == [1, 2]
 
 
-def test_no_connection_is_held_between_calls(tmp_path):
-    wh = Warehouse(_settings(tmp_path))
-    wh.command("SELECT 1")
-    # another process can open the directory right away
+def _another_process_opens(path: Path) -> bool:
+    """Whether another process can open the embedded directory right away."""
     done = subprocess.run(
-        [sys.executable, "-c", HOLD, str(tmp_path / "wh"), "0"],
+        [sys.executable, "-c", HOLD, str(path / "wh"), "0"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0 and "held" in done.stdout
+    return done.returncode == 0 and "held" in done.stdout
+
+
+def test_no_connection_is_held_between_calls(tmp_path):
+    wh = Warehouse(_settings(tmp_path))
+    wh.command("SELECT 1")
+    # another process can open the directory right away
+    assert _another_process_opens(tmp_path)
 
 
 def _threads() -> int:
@@ -97,13 +102,7 @@ def test_in_a_kernel_a_connection_lingers_then_is_released(tmp_path):
     # then released: another process can open the directory
     time.sleep(2.0)
     assert wh._client is None
-    done = subprocess.run(
-        [sys.executable, "-c", HOLD, str(tmp_path / "wh"), "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0 and "held" in done.stdout
+    assert _another_process_opens(tmp_path)
 
 
 def test_connect_in_a_kernel_gives_each_cell_the_same_warehouse(tmp_path, monkeypatch):

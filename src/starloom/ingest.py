@@ -385,12 +385,11 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
         if was and stat and (was[0], was[2]) == (stat.st_size, mtime):
             prints[p] = was
             continue
-        if not was and stat and _engine_reads(wh, source, p):
+        engine = _engine_reads(wh, source, p)
+        if not was and stat and engine:
             prints[p] = (stat.st_size, later.submit(lambda p=p: scan(p)[1]), mtime)
             continue
-        split = (
-            CSV_SPLIT_BYTES if source.format == "csv" and not _engine_reads(wh, source, p) else None
-        )
+        split = CSV_SPLIT_BYTES if source.format == "csv" and not engine else None
         size, sha, cut = scan(p, split)
         if split:
             ranges[p] = cut

@@ -25,14 +25,24 @@ columns, a one-column file, a rule without an exact SQL form (min/max on text or
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import numbers
 
 from starloom.contracts import Column, Contract
+from starloom.csv_records import CsvDialect
 from starloom.errors import WarehouseError
 from starloom.warehouse import Warehouse, quote_identifier
 
 # ClickHouse's CSV reader, set to read like the Python path's pyarrow reader: no single
 # quotes, spaces kept, `\N` is text (pyarrow's only null is the empty unquoted field)
+GLOB = set("*?{}[]")  # the engine reads these in a path as a pattern, even when bound
+
+
+def has_glob(path: str) -> bool:
+    """True when the engine's file() would read `path` as a pattern of several files."""
+    return bool(GLOB & set(path))
+
+
 READ_SETTINGS = {
     "format_csv_allow_single_quotes": 0,
     "format_csv_allow_double_quotes": 1,
@@ -52,7 +62,15 @@ READ_SETTINGS = {
 BROKEN = "a row breaks the contract"
 _BLANK = r"^[\s\x0b\x1c-\x1f\x{85}\pZ]*$"  # what Python's str.strip() leaves empty
 _FLOAT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-_DATETIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,3})?)?Z?$"
+
+
+def _datetime_text(precision: int) -> str:
+    """A timestamp as the contract reads it, without an offset, to `precision` digits."""
+    fraction = rf"(\.[0-9]{{1,{precision}}})?" if precision else ""
+    time = rf"[ T][0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}{fraction})?Z?"
+    return rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}({time})?$"
+
+
 _DATE_RANGE = ("1900-01-01", "2299-12-31")
 
 
@@ -65,12 +83,19 @@ def _literal(col: Column, value) -> str | None:
     """A rule's value as a literal of the column's type, or None when it cannot be one."""
     if col.type == "string":
         return _text(value) if isinstance(value, str) else None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if col.kind == "date" and isinstance(value, dt.date):
+        return f"toDate32('{value.isoformat()}')"
+    if col.kind == "datetime" and isinstance(value, dt.datetime):
+        stamp = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return f"toDateTime64('{stamp}', {col.precision}, 'UTC')"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | decimal.Decimal):
         return None
     if col.type == "int64":
         return str(int(value)) if float(value).is_integer() else None
-    if col.type == "float64" or col.decimal:
+    if col.type == "float64":
         return repr(float(value))
+    if col.decimal:
+        return f"toDecimal128('{value}', {col.decimal[1]})"
     return None
 
 
@@ -100,12 +125,12 @@ def _typed(col: Column, v: str) -> tuple[str, str] | None:
     if col.type == "date":  # a day that does not exist is moved by the engine: refused here
         typed = f"toDate32OrNull({v})"
         return typed, f"toString({typed}) = {v} AND {typed} {in_range}"
-    if col.type == "datetime":
-        typed = f"parseDateTime64BestEffortOrNull({v}, 3, 'UTC')"
+    if col.kind == "datetime":
+        typed = f"parseDateTime64BestEffortOrNull({v}, {col.precision}, 'UTC')"
         day = f"toDate32({typed})"
         return typed, (
-            f"match({v}, {_text(_DATETIME)}) AND toString({day}) = substring({v}, 1, 10) "
-            f"AND {day} {in_range}"
+            f"match({v}, {_text(_datetime_text(col.precision))}) AND toString({day}) = "
+            f"substring({v}, 1, 10) AND {day} {in_range}"
         )
     if col.type == "bool":
         return (
@@ -119,6 +144,10 @@ def _column(col: Column, name: str) -> tuple[str, str] | None:
     """(typed value, the row keeps this column's rules) as SQL, or None if not compilable.
     The rules may be NULL where a value is missing; the caller reads NULL as broken."""
     v = quote_identifier(name)
+    if col.null_values:  # a null marker is a missing value: NULL as text, blank otherwise
+        markers = ", ".join(_text(m) for m in col.null_values)
+        missing = "NULL" if col.type == "string" else "''"
+        v = f"if({v} IN ({markers}), {missing}, {v})"
     blank = f"{v} = ''"  # text columns are Nullable (see compile_select), the others are not
     checks: list[str] = []
     if col.type == "string":
@@ -168,23 +197,43 @@ def _column(col: Column, name: str) -> tuple[str, str] | None:
     return typed, " AND ".join(checks) or "1"
 
 
-def compile_select(contract: Contract, header: list[str], meta: dict) -> str | None:
-    """The SELECT that types and checks one CSV file, its columns in raw-table order.
-
-    None when this file is not for the engine: a contract column is missing from the
-    header, an extra column must fail, a single column (blank lines would be rows), or a
-    rule with no exact SQL form. `meta` gives the load id, partition and file name.
-    """
-    if len(header) < 2 or any(c.name not in header for c in contract.columns):
-        return None
+def _not_for_engine(contract: Contract, header: list[str], dialect: CsvDialect) -> str | None:
+    """Why this file is read by Python rather than the engine, or None."""
+    if dialect.quote not in ('"', "'"):
+        return "`csv: quote` is none (the engine always reads quotes)"
+    if dialect.delimiter in "\t ":
+        return "a tab or space delimiter (the engine's CSV reader refuses it)"
+    if dialect.escape:
+        return "`csv: escape` is set (the engine has no escape character for CSV)"
+    if dialect.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return f"the files are {dialect.encoding}, not UTF-8"
+    if len(header) < 2:
+        return "a file of one column (its blank lines would be rows)"
+    absent = [c.name for c in contract.columns if c.name not in header]
+    if absent:
+        return f"column(s) {absent} are not in the file"
     if contract.extra_columns == "fail" and set(header) - set(contract.names):
-        return None
+        return "the file has columns the contract lacks (`extra_columns: fail`)"
+    for col in contract.columns:
+        if col.format:
+            return f"column {col.name} has a `format`"
+        if _column(col, "_c0") is None:
+            return f"a rule of column {col.name} has no exact SQL form"
+    return None
+
+
+def compile_select(
+    contract: Contract, header: list[str], meta: dict, dialect: CsvDialect = CsvDialect()
+) -> tuple[str | None, str | None]:
+    """(the SELECT that types and checks one CSV file, its columns in raw-table order; None
+    and the reason when this file is not for the engine). `meta` gives the load id,
+    partition and file name."""
+    why = _not_for_engine(contract, header, dialect)
+    if why:
+        return None, why
     selects, checks = [], []
     for col in contract.columns:
-        compiled = _column(col, f"_c{header.index(col.name)}")
-        if compiled is None:
-            return None
-        typed, ok = compiled
+        typed, ok = _column(col, f"_c{header.index(col.name)}")
         selects.append(f"{typed} AS {quote_identifier(col.name)}")
         checks.append(ok)
     # a text column is Nullable: the engine reads an empty field as NULL and a quoted ""
@@ -194,16 +243,36 @@ def compile_select(contract: Contract, header: list[str], meta: dict) -> str | N
         f"_c{i} {'Nullable(String)' if i in text else 'String'}" for i in range(len(header))
     )
     day: dt.date = meta["partition"]
+    fmt, first = ("CSVWithNames", 2) if dialect.header else ("CSV", 1)
+    compression = dialect.compression_of(meta["file"])
     return (
         f"SELECT {', '.join(selects)}, {_text(meta['load_id'])} AS _load_id, "
         f"toDate32('{day.isoformat()}') AS _partition, {_text(meta['file'])} AS _source_file, "
-        f"toInt64(_row_number + 2) AS _source_line "
-        f"FROM file({{path:String}}, 'CSVWithNames', {_text(structure)}) "
+        f"toInt64(_row_number + {first}) AS _source_line "
+        f"FROM file({{path:String}}, '{fmt}', {_text(structure)}, {_text(compression)}) "
         f"WHERE throwIf(NOT ifNull({' AND '.join(checks)}, 0), {_text(BROKEN)}) = 0"
-    )
+    ), None
 
 
-def load_file(wh: Warehouse, target: str, names: list[str], path: str, file: str, select: str):
+def read_settings(dialect: CsvDialect) -> dict:
+    """The engine's CSV settings for a dialect."""
+    return {
+        **READ_SETTINGS,
+        "format_csv_delimiter": dialect.delimiter,
+        "format_csv_allow_single_quotes": int(dialect.quote == "'"),
+        "format_csv_allow_double_quotes": int(dialect.quote == '"'),
+    }
+
+
+def load_file(
+    wh: Warehouse,
+    target: str,
+    names: list[str],
+    path: str,
+    file: str,
+    select: str,
+    dialect: CsvDialect = CsvDialect(),
+):
     """Insert one file's rows into `target`. Returns False, leaving none of its rows in
     `target`, when a row breaks the contract or the engine cannot read the file."""
     cols = ", ".join(quote_identifier(n) for n in names)
@@ -211,7 +280,7 @@ def load_file(wh: Warehouse, target: str, names: list[str], path: str, file: str
         wh.command(
             f"INSERT INTO {wh.qualified(target)} ({cols}) {select}",
             {"path": path},
-            settings=READ_SETTINGS,
+            settings=read_settings(dialect),
         )
         return True
     except WarehouseError:

@@ -42,7 +42,7 @@ from starloom import cdc, engine_csv, ledger
 from starloom.contracts import Contract
 from starloom.errors import SourceError, StarloomError
 from starloom.notebook import in_jupyter_kernel
-from starloom.readers import QUARANTINE_COLUMNS, READERS, csv_header, scan
+from starloom.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
 from starloom.settings import Settings, parse_run_date
 from starloom.sources import Entity, Source, get_source
 from starloom.sql_extract import sql_tasks
@@ -196,7 +196,7 @@ def _drop_stale_asides(wh: Warehouse, raw_table: str) -> None:
 def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path]) -> None:
     col_list = ", ".join(quote_identifier(n) for n in names)
     for path in files:
-        if wh.embedded:
+        if wh.embedded and not engine_csv.has_glob(str(path)):
             wh.command(
                 f"INSERT INTO {wh.qualified(target)} ({col_list}) SELECT {col_list} "
                 "FROM file({p:String}, 'Parquet')",
@@ -215,20 +215,34 @@ def _create_aside(wh: Warehouse, entity: Entity, load_id: str) -> str:
     return aside
 
 
-def _swap_partitions(wh: Warehouse, entity: Entity, aside: str, partitions: list[dt.date]):
-    """Each partition of the load replaces the raw table's (or drops it, if now empty)."""
+def _swap_partitions(
+    wh: Warehouse, entity: Entity, aside: str, partitions: list[dt.date], whole: bool = False
+):
+    """Each partition of the load replaces the raw table's (or drops it, if now empty);
+    `whole`: the raw table's other partitions are dropped too (a snapshot replaces all)."""
+    table = wh.qualified(entity.raw_table)
+    counts = dict(
+        wh.query_rows(
+            f"SELECT toYYYYMMDD(_partition), count() FROM {wh.qualified(aside)} GROUP BY 1"
+        )
+    )
     for day in partitions:
         pid = day.strftime("%Y%m%d")
-        if wh.scalar(
-            f"SELECT count() FROM {wh.qualified(aside)} WHERE _partition = {{d:Date32}}",
-            {"d": day},
-        ):
+        if counts.get(int(pid)):
             wh.command(
-                f"ALTER TABLE {wh.qualified(entity.raw_table)} REPLACE PARTITION ID "
-                f"'{pid}' FROM {wh.qualified(aside)}"
+                f"ALTER TABLE {table} REPLACE PARTITION ID '{pid}' FROM {wh.qualified(aside)}"
             )
         else:
-            wh.command(f"ALTER TABLE {wh.qualified(entity.raw_table)} DROP PARTITION ID '{pid}'")
+            wh.command(f"ALTER TABLE {table} DROP PARTITION ID '{pid}'")
+    if whole:
+        keep = {d.strftime("%Y%m%d") for d in partitions}
+        for (pid,) in wh.query_rows(
+            "SELECT DISTINCT partition_id FROM system.parts WHERE database = {d:String} "
+            "AND table = {t:String} AND active",
+            {"d": wh.database, "t": entity.raw_table},
+        ):
+            if pid not in keep:
+                wh.command(f"ALTER TABLE {table} DROP PARTITION ID '{pid}'")
 
 
 # memory bounded: past 256 MB a sort or an aggregation spills to disk
@@ -239,20 +253,32 @@ _BOUNDED = {
 
 
 def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.DataFrame:
-    """Rows of the load whose key came before in the same day (in file and line order):
-    taken out of the table aside and returned as quarantined rows. Keys are checked here,
-    once for the whole load, whichever files, chunks or readers the rows came from."""
-    if not entity.contract.primary_key:
-        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
-    in_order = ", ".join(quote_identifier(k) for k in [*entity.contract.primary_key, "_partition"])
-    keys = ", ".join(quote_identifier(k) for k in ["_partition", *entity.contract.primary_key])
+    """Rows of the load whose primary key, or the value of a `unique` column, came before in
+    the same day (in file and line order): taken out of the table aside and returned as
+    quarantined rows. Checked here, once for the whole load, whichever files, chunks or
+    readers the rows came from."""
+    found = [pd.DataFrame(columns=QUARANTINE_COLUMNS)]
+    contract = entity.contract
+    key_sets = (
+        [(list(contract.primary_key), "duplicate primary key")] if contract.primary_key else []
+    )
+    key_sets += [([c], "duplicate value of unique column") for c in contract.unique_columns]
+    for keys, words in key_sets:
+        found.append(_later_duplicates(wh, entity, aside, keys, words))
+    return pd.concat([f for f in found if len(f)] or found[:1], ignore_index=True)
+
+
+def _later_duplicates(wh: Warehouse, entity: Entity, aside: str, key: list[str], words: str):
+    in_order = ", ".join(quote_identifier(k) for k in [*key, "_partition"])
+    keys = ", ".join(quote_identifier(k) for k in ["_partition", *key])
     table = wh.qualified(aside)
+    not_null = " AND ".join(f"{quote_identifier(k)} IS NOT NULL" for k in key)
     # first, whether any key repeats: each row against the one before it, read in the
     # table's sort order (a streaming merge of its sorted parts, faster than hashing)
     if not wh.scalar(
         f"SELECT count() FROM (SELECT ({in_order}) AS k, lagInFrame(k) OVER w AS before, "
-        f"row_number() OVER w AS n FROM {table} WINDOW w AS (ORDER BY {in_order} "
-        "ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)) WHERE n > 1 AND k = before",
+        f"row_number() OVER w AS n FROM {table} WHERE {not_null} WINDOW w AS (ORDER BY "
+        f"{in_order} ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)) WHERE n > 1 AND k = before",
         settings={**_BOUNDED, "optimize_read_in_order": 1},
     ):
         return pd.DataFrame(columns=QUARANTINE_COLUMNS)
@@ -262,7 +288,8 @@ def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.Data
         f"trimRight(formatRow('JSONEachRow', {fields}), '\\n') AS record, "
         f"row_number() OVER w AS n, first_value(_source_file) OVER w AS first_file, "
         f"first_value(_source_line) OVER w AS first_line FROM {table} "
-        f"WHERE ({keys}) IN (SELECT {keys} FROM {table} GROUP BY {keys} HAVING count() > 1) "
+        f"WHERE {not_null} AND ({keys}) IN (SELECT {keys} FROM {table} WHERE {not_null} "
+        f"GROUP BY {keys} HAVING count() > 1) "
         f"WINDOW w AS (PARTITION BY {keys} ORDER BY _source_file, _source_line "
         "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
@@ -273,13 +300,13 @@ def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.Data
         {"ids": [f"{f}:{n}" for f, n in zip(dups._source_file, dups._source_line)]},
         settings={"mutations_sync": 2},
     )
-    names = ", ".join(entity.contract.primary_key)
+    names = ", ".join(key)
     return pd.DataFrame(
         {
             "file": dups._source_file,
             "line": dups._source_line,
             "reason": [
-                f"duplicate primary key {names} (first at {f} line {n})"
+                f"{words} {names} (first at {f} line {n})"
                 for f, n in zip(dups.first_file, dups.first_line)
             ],
             "record": dups.record,
@@ -289,14 +316,39 @@ def _quarantine_duplicates(wh: Warehouse, entity: Entity, aside: str) -> pd.Data
 
 
 # -- files --------------------------------------------------------------------------------
-def _file_date(path: str, key: str | None, where: str) -> dt.date:
-    m = re.search(rf"{re.escape(key or 'date')}=(\d{{4}}-\d{{2}}-\d{{2}})", path)
+_NAME_DATE = re.compile(r"(?<![0-9])(\d{4})-?(\d{2})-?(\d{2})(?![0-9])")
+
+
+def _file_date(path: str, entity: Entity, run_date: dt.date, where: str) -> dt.date:
+    """The day a file belongs to: from a `KEY=YYYY-MM-DD` folder, from its name, or the
+    run date for a table whose files are one snapshot (`partition: none`)."""
+    if entity.partition == "none":
+        return run_date
+    if entity.partition == "filename":
+        name = path.rsplit("/", 1)[-1]
+        for m in _NAME_DATE.finditer(name):
+            try:
+                return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                continue
+        raise SourceError(
+            f"{path}: no date (YYYY-MM-DD or YYYYMMDD) in the file name, which {where} "
+            "takes its day from (`partition: filename`). Rename the file, or set "
+            "`partition: none` to load the files as one snapshot."
+        )
+    key = entity.partition_key or "date"
+    m = re.search(rf"{re.escape(key)}=(\d{{4}}-\d{{2}}-\d{{2}})", path)
     if not m:
         raise SourceError(
-            f"{path}: no `{key}=YYYY-MM-DD` folder in the path of {where}; "
-            "put each day's files in a folder named like that."
+            f"{path}: no `{key}=YYYY-MM-DD` folder in its path, which {where} takes its day "
+            "from (`partition: folder`, the default). Put each day's files in a folder "
+            f"named like that, set `partition: filename` for a date in the file name, or "
+            "`partition: none` to load the files as one snapshot."
         )
-    return dt.date.fromisoformat(m.group(1))
+    try:
+        return dt.date.fromisoformat(m.group(1))
+    except ValueError:
+        raise SourceError(f"{path}: {m.group(0)} is not a real day.") from None
 
 
 def _glob(pattern: str) -> list[str]:
@@ -319,6 +371,9 @@ class _FilePlan:
     ranges: dict[str, list[tuple]]  # path -> byte ranges of the CSV files scanned for them
     manifest_rows: list[dict]  # their rows of starloom_manifest (sha256 maybe still a Future)
 
+    def day_of(self, path: str) -> dt.date | None:
+        return next((d for d, ps in self.files.items() if path in ps), None)
+
     def manifest(self) -> list[dict]:
         """The manifest rows, once every checksum still being computed is done."""
         return [
@@ -331,8 +386,15 @@ class _FilePlan:
 
 
 def _engine_reads(wh, source: Source, path: str) -> bool:
-    """Whether the engine itself reads this file (see starloom.engine_csv)."""
-    return source.landing == "none" and source.format == "csv" and wh.embedded and "://" not in path
+    """Whether the engine itself reads this file (see starloom.engine_csv); not a path with
+    a character the engine's file() takes for a pattern."""
+    return (
+        source.landing == "none"
+        and source.format == "csv"
+        and wh.embedded
+        and "://" not in path
+        and not engine_csv.has_glob(path)
+    )
 
 
 def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan:
@@ -360,8 +422,8 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
         )
     by_day: dict[dt.date, list[str]] = {}
     for p in paths:
-        day = _file_date(p, entity.partition_key, where)
-        if (days[0] <= day <= days[1]) if days else day <= run_date:
+        day = _file_date(p, entity, run_date, where)
+        if entity.partition == "none" or ((days[0] <= day <= days[1]) if days else day <= run_date):
             by_day.setdefault(day, []).append(p)
     known = (
         {}
@@ -390,7 +452,7 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
             prints[p] = (stat.st_size, later.submit(lambda p=p: scan(p)[1]), mtime)
             continue
         split = CSV_SPLIT_BYTES if source.format == "csv" and not engine else None
-        size, sha, cut = scan(p, split)
+        size, sha, cut = scan(p, split, entity.csv)
         if split:
             ranges[p] = cut
         prints[p] = (size, sha, mtime)
@@ -414,7 +476,7 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
     return _FilePlan(todo, {d: by_day[d] for d in todo}, rel, ranges, manifest_rows)
 
 
-def _meta(plan: _FilePlan, day: dt.date, i: int, path: str, load_id: str) -> dict:
+def _meta(plan: _FilePlan, entity: Entity, day: dt.date, i: int, path: str, load_id: str):
     """What a reader is told of a file. Keys are checked across the load, not per chunk
     (see _quarantine_duplicates); change events repeat keys by nature and are not."""
     return {
@@ -423,32 +485,55 @@ def _meta(plan: _FilePlan, day: dt.date, i: int, path: str, load_id: str) -> dic
         "file": plan.rel[path],
         "stem": f"f{i:04d}",
         "check_keys": False,
+        "csv": entity.csv,
+        "allow_empty": entity.allow_empty,
     }
 
 
-def _engine_loads(wh, source: Source, entity: Entity, plan: _FilePlan, aside, load_id) -> dict:
+def _engine_loads(wh, source: Source, entity: Entity, plan: _FilePlan, aside, load_id):
     """Files loaded by the engine itself (`landing: none`, local CSV, embedded engine):
-    {path: rows}. A file left out (a bad row, a rule with no SQL form) goes the Python way."""
+    ({path: rows}, notes). A file left out (a bad row, a rule or an option with no SQL
+    form) goes the Python way; the notes say why, once per reason."""
     if not any(_engine_reads(wh, source, p) for p in plan.rel):
-        return {}
+        return {}, []
     names = [n for n, _ in _raw_columns(source, entity)]
-    loaded = {}
+    loaded, notes, again = {}, [], []
+
+    def note(text: str) -> None:
+        if text not in notes:
+            notes.append(text)
+
     for day in plan.days:
         for i, path in enumerate(plan.files[day]):
-            header = csv_header(path) if _engine_reads(wh, source, path) else None
-            meta = _meta(plan, day, i, path, load_id)
-            select = engine_csv.compile_select(entity.contract, header or [], meta)
-            if header is not None and select is not None:
-                if engine_csv.load_file(wh, aside, names, path, meta["file"], select):
-                    loaded[path] = meta["file"]
+            if not _engine_reads(wh, source, path):
+                continue
+            meta = _meta(plan, entity, day, i, path, load_id)
+            try:
+                header, _ = csv_columns(path, entity.csv, entity.contract)
+            except (ValueError, OSError, EOFError):
+                continue  # the Python path names what is wrong with the file
+            select, why = engine_csv.compile_select(entity.contract, header, meta, entity.csv)
+            if select is None:
+                note(f"read by Python, not the engine: {why}")
+                continue
+            if engine_csv.load_file(wh, aside, names, path, meta["file"], select, entity.csv):
+                loaded[path] = meta["file"]
+            else:
+                again.append(meta["file"])
+    if again:
+        note(
+            f"{len(again)} file(s) read again by Python, where a row broke the contract or the "
+            f"engine could not read the file (first: {again[0]})"
+        )
     if not loaded:
-        return {}
+        return {}, notes
     counts = dict(
         wh.query_rows(
             f"SELECT _source_file, count() FROM {wh.qualified(aside)} GROUP BY _source_file"
         )
     )
-    return {path: counts.get(name, 0) for path, name in loaded.items()}
+    # a file without rows is left to the Python path, which refuses or allows it
+    return {path: counts[name] for path, name in loaded.items() if counts.get(name)}, notes
 
 
 def _file_tasks(source: Source, entity: Entity, plan: _FilePlan, landing_root, load_id, skip):
@@ -462,10 +547,10 @@ def _file_tasks(source: Source, entity: Entity, plan: _FilePlan, landing_root, l
         for i, p in enumerate(plan.files[day]):
             if p in skip:
                 continue
-            meta = _meta(plan, day, i, p, load_id)
+            meta = _meta(plan, entity, day, i, p, load_id)
             ranges = plan.ranges.get(p, [])
             if source.format == "csv" and p not in plan.ranges:  # unchanged, or the engine's
-                ranges = scan(p, CSV_SPLIT_BYTES)[2]
+                ranges = scan(p, CSV_SPLIT_BYTES, entity.csv)[2]
             if len(ranges) < 2:
                 tasks.append(dask.delayed(reader)(p, contract, partition_dir, meta))
             for j, part in enumerate(ranges if len(ranges) > 1 else []):
@@ -523,6 +608,7 @@ def ingest(
         for entity in source.entities:
             days = (dt.date.min, run_date) if full_refresh and source.kind == "files" else None
             rows.append(_ingest_entity(wh, source, entity, run_date, days))
+    _refused(rows)
     return pd.DataFrame(rows)
 
 
@@ -548,7 +634,18 @@ def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:
                 while day <= end:
                     rows.append(_ingest_entity(wh, source, entity, day, None))
                     day += dt.timedelta(days=1)
+    _refused(rows)
     return pd.DataFrame(rows)
+
+
+def _refused(summaries: list[dict]) -> None:
+    """After every table is loaded: a clear error naming each file that was refused."""
+    errors = [e for row in summaries for e in row.get("file_errors", [])]
+    if errors:
+        raise SourceError(
+            f"{len(errors)} file(s) could not be loaded; the other files were, and the days "
+            "of these files keep the rows they had:\n- " + "\n- ".join(errors)
+        )
 
 
 def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
@@ -558,7 +655,7 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
     landing_root = wh.settings.output_dir / "landing" / source.name / entity.name
     changes = ensure_raw_table(wh, entity, source)
     names = [n for n, _ in _raw_columns(source, entity)]
-    plan, after, engine_rows = None, None, {}
+    plan, after, engine_rows, notes = None, None, {}, []
     duplicates = pd.DataFrame(columns=QUARANTINE_COLUMNS)
     cdc_events = source.format == "debezium"  # upserts: a replay collapses on (key, version)
     if source.kind == "sql":
@@ -570,12 +667,29 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
     planned = time.perf_counter()
     aside_made = bool(partitions) and not cdc_events
     aside = _create_aside(wh, entity, load_id) if aside_made else entity.raw_table
+    refused_days: set[dt.date] = set()
+    file_errors: list[str] = []
+    rows_in_table = None
     try:
         if plan and partitions:  # the engine reads what it can, Dask the rest
-            engine_rows = _engine_loads(wh, source, entity, plan, aside, load_id)
+            engine_rows, notes = _engine_loads(wh, source, entity, plan, aside, load_id)
             tasks = _file_tasks(source, entity, plan, landing_root, load_id, engine_rows)
         label = f"{source.name}.{entity.name}"
         results = [r for g in _compute(tasks, wh.settings, label) for r in g] if tasks else []
+        for r in results:
+            if r.get("file_error"):
+                file_errors.append(r["file_error"])
+                refused_days.add(r["partition"])
+            for col in r.get("missing_columns", []):
+                note = f"column {col} is not in the file(s); loaded as NULL"
+                if note not in notes:
+                    notes.append(note)
+        if refused_days:  # a day with a refused file is not reloaded: it keeps its rows
+            partitions = [d for d in partitions if d not in refused_days]
+            results = [r for r in results if r["partition"] not in refused_days]
+            engine_rows = {
+                p: n for p, n in engine_rows.items() if plan.day_of(p) not in refused_days
+            }
         landed = time.perf_counter()
         landed_files = [
             p
@@ -584,10 +698,25 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
         ]
         _insert_files(wh, aside, names, landed_files if tasks else [])
         manifest = plan.manifest() if plan else []  # before the swap: a file gone fails here
+        manifest = [m for m in manifest if m["partition"] not in refused_days]
         if aside_made:
             if source.kind == "files":
                 duplicates = _quarantine_duplicates(wh, entity, aside)
-            _swap_partitions(wh, entity, aside, partitions)
+            rows_in_table = wh.scalar(  # what reached the table, not what was sent
+                f"SELECT count() FROM {wh.qualified(aside)} WHERE _partition IN "
+                "{p:Array(Date32)}",
+                {"p": partitions},
+            )
+            sent = sum(r["rows_loaded"] for r in results) + sum(engine_rows.values())
+            if rows_in_table != sent - len(duplicates):
+                raise StarloomError(
+                    f"{entity.raw_table}: {sent - len(duplicates)} rows were sent but "
+                    f"{rows_in_table} reached the table; nothing was swapped in. Check the "
+                    "source's path for characters the engine reads as a pattern ({}*?), "
+                    "then load again."
+                )
+            whole = source.kind == "files" and entity.partition == "none" and bool(partitions)
+            _swap_partitions(wh, entity, aside, partitions, whole)
     finally:
         if aside_made:
             wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
@@ -634,6 +763,8 @@ def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) 
         "schema_changes": changes,
         "high_water_from": "" if after is None else str(after),
         "high_water": "" if high_water is None else str(high_water),
+        "notes": notes,
+        "file_errors": file_errors,
     }
     ledger.record_load(wh, summary)
     summary["rows_per_s"] = round(rows_read / seconds) if seconds else None

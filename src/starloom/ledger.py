@@ -23,7 +23,8 @@ DDL = {
             partitions Array(Date32), rows_read UInt64, rows_loaded UInt64,
             rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC'),
             schema_version String, schema_changes Array(String),
-            high_water_from String, high_water String, rows_engine UInt64
+            high_water_from String, high_water String, rows_engine UInt64,
+            notes Array(String), file_errors Array(String)
         ) ENGINE = MergeTree ORDER BY (source, entity, started_at)""",
     "starloom_quarantine": """
         CREATE TABLE IF NOT EXISTS {t} (
@@ -47,6 +48,8 @@ ADDED_COLUMNS = {
         ("high_water_from", "String"),
         ("high_water", "String"),
         ("rows_engine", "UInt64"),
+        ("notes", "Array(String)"),
+        ("file_errors", "Array(String)"),
     ],
     "starloom_manifest": [("mtime_ns", "Int64")],
 }

@@ -6,61 +6,55 @@ each chunk against the contract and writes the good rows to a landing Parquet fi
 returns one result per chunk: rows read, rows loaded and the quarantined rows with their
 reason, file and line, so that rows read = rows loaded + rows quarantined.
 
-Lines are 1-based file lines for JSON lines, data rows counted from the header line
-(blank lines skipped) for CSV, and row numbers for Parquet.
+A file that cannot be read at all (empty, no header, a column the contract needs is absent,
+not Parquet) gives one result with `file_error` and no rows: the load goes on with the
+other files and leaves that file's day as it was.
+
+Lines are the file's own 1-based lines (the header is line 1 of a CSV file; a CSV record
+spanning lines has the number of its first), and row numbers for Parquet.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from starloom.contracts import Contract, to_arrow, validate
-from starloom.errors import SourceError
+from starloom.contracts import Contract, validate
+from starloom.csv_records import CsvDialect, open_stream, read_header, read_records, skip_bom
 
 CHUNK_LINES = 200_000  # JSON lines and Parquet rows per chunk
-CSV_BLOCK_BYTES = 32 << 20  # CSV bytes per chunk; also the largest row a CSV may hold
 RECORD_CHARS = 10_000  # characters of a quarantined record kept
 QUARANTINE_COLUMNS = ["file", "line", "reason", "record", "partition"]
 
 
 def land(df: pd.DataFrame, contract: Contract, out: Path, meta: dict) -> dict:
     """Validate one chunk, write its good rows to `out`, return counts and bad rows."""
-    good, bad = validate(
-        df,
-        contract,
-        header_columns=meta.get("header", False),
-        check_keys=meta.get("check_keys", True),
-    )
-    table = to_arrow(good, contract)
+    checked = validate(df, contract, check_keys=meta.get("check_keys", True))
+    table = checked.table
     n = table.num_rows
+    df = df.reset_index(drop=True)
+    good = checked.good
+    files = df["_source_file"].to_numpy(dtype=object)[good] if "_source_file" in df else None
+    lines = df["_source_line"].to_numpy()[good] if "_source_line" in df else None
     table = table.append_column("_load_id", pa.array([meta["load_id"]] * n, pa.string()))
     table = table.append_column("_partition", pa.array([meta["partition"]] * n, pa.date32()))
     table = table.append_column(
-        "_source_file",
-        pa.array(
-            df.loc[good.index, "_source_file"] if "_source_file" in df else [meta["file"]] * n,
-            pa.string(),
-        ),
+        "_source_file", pa.array(files if files is not None else [meta["file"]] * n, pa.string())
     )
     table = table.append_column(
         "_source_line",
-        pa.array(
-            df.loc[good.index, "_source_line"] if "_source_line" in df else [None] * n, pa.int64()
-        ),
+        pa.array(lines if lines is not None else [None] * n, pa.int64(), from_pandas=True),
     )
     if n:
         out.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out, compression="zstd", compression_level=1)
+    bad = checked.bad
     records = bad[[c for c in bad.columns if not c.startswith("_") or c == "_raw"]]
     quarantined = pd.DataFrame(
         {
@@ -72,7 +66,12 @@ def land(df: pd.DataFrame, contract: Contract, out: Path, meta: dict) -> dict:
         },
         index=bad.index,
     )
-    return {"rows_read": len(df), "rows_loaded": n, "bad": quarantined}
+    return {
+        "rows_read": len(df),
+        "rows_loaded": n,
+        "bad": quarantined,
+        "partition": meta["partition"],
+    }
 
 
 def record_text(record: dict) -> str:
@@ -81,7 +80,7 @@ def record_text(record: dict) -> str:
         return record["_raw"][:RECORD_CHARS]
     return json.dumps(
         {
-            k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else str(v))
+            k: (None if not isinstance(v, (list, dict)) and pd.isna(v) else v)
             for k, v in record.items()
             if k != "_raw"
         },
@@ -90,10 +89,10 @@ def record_text(record: dict) -> str:
     )[:RECORD_CHARS]
 
 
-def _unreadable(rows: int, meta: dict, reasons_records: list[tuple]) -> dict:
+def _unreadable(meta: dict, reasons_records: list[tuple]) -> dict:
     """A result for rows that could not be parsed at all: all quarantined."""
     return {
-        "rows_read": rows,
+        "rows_read": len(reasons_records),
         "rows_loaded": 0,
         "bad": pd.DataFrame(
             {
@@ -105,7 +104,55 @@ def _unreadable(rows: int, meta: dict, reasons_records: list[tuple]) -> dict:
             },
             columns=QUARANTINE_COLUMNS,
         ),
+        "partition": meta["partition"],
     }
+
+
+def file_error(meta: dict, message: str) -> dict:
+    """The result of a file that cannot be loaded: no rows, and why."""
+    return {
+        "rows_read": 0,
+        "rows_loaded": 0,
+        "bad": pd.DataFrame(columns=QUARANTINE_COLUMNS),
+        "file_error": f"{meta['file']}: {message}",
+        "partition": meta["partition"],
+    }
+
+
+def _no_rows(meta: dict, results: list[dict], what: str) -> list[dict]:
+    """A file that held no row is refused unless the table allows an empty file."""
+    if any(r["rows_read"] for r in results) or meta.get("range"):
+        return results
+    if meta.get("allow_empty"):
+        return results
+    return [
+        file_error(
+            meta,
+            f"{what}; refused so that the day keeps its rows (a failed export often looks "
+            "like this). Set `allow_empty: true` on the table if a day may have no rows.",
+        )
+    ]
+
+
+def missing_columns(contract: Contract, have: list[str], meta: dict) -> dict | None:
+    """A file error when a column that may not be null is absent from the file; notes the
+    nullable ones absent (they load as NULL) in `meta["missing"]`."""
+    absent = [c for c in contract.columns if c.name not in have]
+    required = [c.name for c in absent if not c.nullable]
+    if required:
+        return file_error(
+            meta,
+            f"column(s) {required} of the contract are not in the file (it has {have}); "
+            "they may not be null. Fix the export, or declare them `nullable: true`.",
+        )
+    meta["missing"] = [c.name for c in absent]
+    return None
+
+
+def _noted(results: list[dict], meta: dict) -> list[dict]:
+    if meta.get("missing") and results:
+        results[0]["missing_columns"] = list(meta["missing"])
+    return results
 
 
 # -- JSON lines ---------------------------------------------------------------------------
@@ -114,6 +161,10 @@ def read_jsonl(path: str, contract: Contract, landing: Path, meta: dict) -> list
     keep = None if contract.extra_columns == "fail" else set(contract.names)
     results, rows, chunk_no = [], [], 0
     with open_source(path) as fh:
+        first = fh.read(1)
+        if not first:
+            return [file_error(meta, "empty file (0 bytes)")]
+        fh.seek(0)
         for line_no, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
@@ -121,13 +172,14 @@ def read_jsonl(path: str, contract: Contract, landing: Path, meta: dict) -> list
             if len(rows) >= CHUNK_LINES:
                 results.append(_jsonl_chunk(rows, contract, landing, meta, chunk_no))
                 chunk_no, rows = chunk_no + 1, []
-    if rows or chunk_no == 0:
+    if rows:
         results.append(_jsonl_chunk(rows, contract, landing, meta, chunk_no))
-    return results
+    return _no_rows(meta, results, "the file holds no line")
 
 
 def parse_json_line(raw: bytes, keep: set | None, file: str, line_no: int) -> dict:
-    """One line as a dict of fields, or a dict with `_reason_parse` and `_raw`."""
+    """One line as a dict of fields, or a dict with `_reason_parse` and `_raw`. Numbers
+    are kept as the text the file wrote (an int64 or a decimal is then read exactly)."""
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError as exc:
@@ -135,7 +187,7 @@ def parse_json_line(raw: bytes, keep: set | None, file: str, line_no: int) -> di
         obj["_raw"] = raw.decode("utf-8", errors="replace").strip()
     else:
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, parse_float=str, parse_int=str)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
             obj = {k: v for k, v in obj.items() if keep is None or k in keep}
@@ -150,14 +202,14 @@ def _jsonl_chunk(rows, contract, landing: Path, meta: dict, chunk_no: int) -> di
     out = landing / f"{meta['stem']}-{chunk_no:04d}.parquet"
     if "_reason_parse" not in df:
         return land(df, contract, out, meta)
-    broken = df["_reason_parse"].notna()
+    broken = df["_reason_parse"].notna().to_numpy()
     result = land(df[~broken].drop(columns=["_reason_parse", "_raw"]), contract, out, meta)
     parse_bad = pd.DataFrame(
         {
             "file": meta["file"],
-            "line": df.loc[broken, "_source_line"],
-            "reason": df.loc[broken, "_reason_parse"],
-            "record": df.loc[broken, "_raw"].str[:RECORD_CHARS],
+            "line": df["_source_line"].to_numpy()[broken],
+            "reason": df["_reason_parse"].to_numpy()[broken],
+            "record": [str(r)[:RECORD_CHARS] for r in df["_raw"].to_numpy()[broken]],
             "partition": meta["partition"],
         }
     )
@@ -176,16 +228,24 @@ def open_source(path: str):
 
 
 # -- CSV ----------------------------------------------------------------------------------
-def scan(path: str, split_bytes: int | None = None) -> tuple[int, str, list[tuple]]:
+def scan(path: str, split_bytes: int | None = None, dialect: CsvDialect | None = None):
     """Size, sha256 and, with `split_bytes`, the file cut at line ends into byte ranges.
 
     Each range is (start, end, line number of its first line), so that several workers can
-    read one large CSV file at once and still name the file's lines.
+    read one large CSV file at once and still name the file's lines. A file holding a
+    quote (or escape) character, where a line end may sit inside a value, or a compressed
+    one, is not cut.
     """
+    dialect = dialect or CsvDialect()
+    special = [c.encode() for c in (dialect.quote, dialect.escape) if c]
+    if split_bytes and dialect.compression_of(path) != "none":
+        split_bytes = None
     digest, size, lines, ranges, start, start_line = hashlib.sha256(), 0, 0, [], 0, 1
     with open_source(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+            if split_bytes and any(c in block for c in special):
+                split_bytes, ranges = None, []
             while split_bytes and size + len(block) > start + split_bytes:
                 cut = block.find(b"\n", max(start + split_bytes - size, 0))
                 if cut < 0:
@@ -200,160 +260,81 @@ def scan(path: str, split_bytes: int | None = None) -> tuple[int, str, list[tupl
     return size, digest.hexdigest(), ranges
 
 
-def csv_header(path: str) -> list[str] | None:
-    """The header's column names (None for an empty file); fails on duplicates."""
-    with open_source(path) as fh:
-        first = fh.readline(CSV_BLOCK_BYTES)
-    if not first.strip():
-        return None
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise SourceError(
-            f"{path}: the CSV header line is not valid UTF-8. Save the file as UTF-8."
-        ) from None
-    names = [n.strip() for n in next(csv.reader([text]))]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes or "" in names:
-        raise SourceError(
-            f"{path}: the CSV header names column(s) {dupes or ['(blank)']} more than once "
-            "or not at all; every column needs a distinct name. Fix the header line."
-        )
-    return names
-
-
-class _ByteRange(io.RawIOBase):
-    """The bytes start..end of a file, as a file object (memory stays one block)."""
-
-    def __init__(self, path: str, start: int, end: int):
-        self._fh = open_source(path)  # closed with the range
-        self._fh.seek(start)
-        self._left = end - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = min(len(buffer), self._left)
-        if n <= 0:
-            return 0
-        got = self._fh.readinto(memoryview(buffer)[:n])
-        self._left -= got
-        return got
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
+def csv_columns(path: str, dialect: CsvDialect, contract: Contract) -> tuple[list[str], int]:
+    """The file's column names and the line its data starts on. Raises ValueError naming
+    what is wrong with the file (empty, an unreadable header)."""
+    with open_stream(path, dialect) as fh:
+        if not fh.read(1):
+            raise ValueError("empty file (0 bytes)")
+    if not dialect.header:
+        return contract.names, 1
+    with open_stream(path, dialect) as fh:
+        names, used = read_header(fh, dialect, path)
+    return names, used + 1
 
 
 def read_csv(path: str, contract: Contract, landing: Path, meta: dict) -> list[dict]:
-    """Read a CSV file (or the byte range `meta["range"]` of it) in blocks with pyarrow,
-    every column as text, then check it.
+    """Read a CSV file (or the byte range `meta["range"]` of it) record by record (see
+    starloom.csv_records), every field as text, then check it.
 
-    A row with the wrong number of fields, or bytes that are not UTF-8, is quarantined.
-    Values may be quoted but not hold line breaks (each line is a row).
+    A record with the wrong number of fields, a quote never closed or bytes that are not
+    in the file's encoding is quarantined as one row: its first line.
     """
-    meta = {**meta, "header": True}
-    names = csv_header(path)
-    if names is None:
-        return []
-    start, end, first_line = meta.get("range") or (0, None, 1)
-    skip = 1 if start == 0 else 0  # the header line is in the first range only
-    bad_rows: list[tuple[int | None, str, str]] = []
-
-    def on_invalid(row) -> str:
-        bad_rows.append(
-            (
-                None if row.number is None else first_line + row.number - 1,
-                f"malformed CSV line ({row.actual_columns} fields, "
-                f"expected {row.expected_columns})",
-                row.text,
-            )
-        )
-        return "skip"
-
+    dialect: CsvDialect = meta.get("csv") or CsvDialect()
+    meta = dict(meta)
     try:
-        if end is not None:
-            data = io.BufferedReader(_ByteRange(path, start, end), 1 << 20)
-        else:
-            data = open_source(path) if "://" in path else path
-        reader = pacsv.open_csv(
-            data,
-            read_options=pacsv.ReadOptions(
-                block_size=CSV_BLOCK_BYTES, use_threads=False, column_names=names, skip_rows=skip
-            ),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                check_utf8=False,
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-                null_values=[""],
-            ),
-        )
-        results, next_row = [], first_line + skip
-        for chunk_no, batch in enumerate(_batches(reader)):
-            n = batch.num_rows
-            skipped = [b[0] for b in bad_rows if b[0] is not None and b[0] >= next_row]
-            candidates = np.arange(next_row, next_row + n + len(skipped))
-            lines = candidates[~np.isin(candidates, skipped)][:n]
-            next_row = int(lines[-1]) + 1 if n else next_row
-            df = _utf8_checked(batch)
-            df["_source_file"] = meta["file"]
-            df["_source_line"] = lines
-            out = landing / f"{meta['stem']}-{chunk_no:04d}.parquet"
-            results.append(land(df, contract, out, meta))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(
-            f"{path}: cannot parse the CSV file ({str(exc).splitlines()[0][:200]}). A row "
-            f"may be larger than {CSV_BLOCK_BYTES >> 20} MiB or a quote never closed; "
-            "fix the file."
-        ) from None
-    if bad_rows:
-        results.append(_unreadable(len(bad_rows), meta, bad_rows))
-    return results
+        names, data_line = csv_columns(path, dialect, contract)
+    except (ValueError, OSError, EOFError) as exc:
+        return [file_error(meta, str(exc))]
+    missing = missing_columns(contract, names, meta)
+    if missing:
+        return [missing]
+    start, end, first_line = meta.get("range") or (0, None, data_line)
+    results = []
+    try:
+        with open_stream(path, dialect) as fh:
+            if start:
+                fh.seek(start)
+            elif dialect.header:
+                for _ in range(data_line - 1):
+                    fh.readline()
+            else:
+                skip_bom(fh)
+            length = None if end is None else end - max(start, fh.tell())
+            for chunk_no, chunk in enumerate(
+                read_records(fh, dialect, names, max(first_line, data_line), length)
+            ):
+                results.extend(_land_csv_chunk(chunk, contract, landing, meta, chunk_no))
+    except (OSError, EOFError) as exc:  # a compressed file cut short, a read error
+        return [file_error(meta, f"cannot be read to its end ({str(exc)[:200]})")]
+    return _noted(_no_rows(meta, results, "the file has a header and no rows"), meta)
 
 
-def _batches(reader):
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
-
-
-def _utf8_checked(batch: pa.RecordBatch) -> pd.DataFrame:
-    """The batch as pandas; values that are not UTF-8 are decoded with U+FFFD and flagged."""
-    columns, reasons = {}, None
-    for name, arr in zip(batch.schema.names, batch.columns):
-        try:
-            arr.validate(full=True)
-        except pa.ArrowInvalid:
-            raw = arr.cast(pa.binary()).to_pylist()
-            fixed, broken = [], np.zeros(len(raw), dtype=bool)
-            for i, v in enumerate(raw):
-                try:
-                    fixed.append(None if v is None else v.decode("utf-8"))
-                except UnicodeDecodeError:
-                    fixed.append(v.decode("utf-8", errors="replace"))
-                    broken[i] = True
-            arr = pa.array(fixed, pa.string())
-            note = np.where(broken, f"column {name}: bytes that are not UTF-8", None)
-            reasons = note if reasons is None else np.where(broken, note, reasons)
-        columns[name] = arr
-    df = pa.table(columns).to_pandas()
-    if reasons is not None:
-        df["_reason_pre"] = pd.Series(reasons, index=df.index, dtype=object)
-    return df
+def _land_csv_chunk(chunk, contract: Contract, landing: Path, meta: dict, chunk_no: int):
+    out = []
+    if len(chunk.lines):
+        df = pd.DataFrame({n: a.to_pandas() for n, a in chunk.columns.items()})
+        df["_source_file"] = meta["file"]
+        df["_source_line"] = chunk.lines
+        if chunk.broken:
+            df["_reason_pre"] = pd.Series(chunk.broken, dtype=object)
+        target = landing / f"{meta['stem']}-{chunk_no:04d}.parquet"
+        out.append(land(df, contract, target, meta))
+    if chunk.bad:
+        out.append(_unreadable(meta, chunk.bad))
+    return out
 
 
 # -- Parquet ------------------------------------------------------------------------------
 def read_parquet(path: str, contract: Contract, landing: Path, meta: dict) -> list[dict]:
     """Read a Parquet file by batches of row groups (memory bounded by CHUNK_LINES)."""
-    meta = {**meta, "header": True}
+    meta = dict(meta)
     try:
         pf = pq.ParquetFile(open_source(path) if "://" in path else path)
         have = pf.schema_arrow.names
+        missing = missing_columns(contract, have, meta)
+        if missing:
+            return [missing]
         wanted = [n for n in have if n in contract.names or contract.extra_columns == "fail"]
         results, row = [], 1
         for chunk_no, batch in enumerate(pf.iter_batches(batch_size=CHUNK_LINES, columns=wanted)):
@@ -366,11 +347,14 @@ def read_parquet(path: str, contract: Contract, landing: Path, meta: dict) -> li
             out = landing / f"{meta['stem']}-{chunk_no:04d}.parquet"
             results.append(land(df, contract, out, meta))
     except (pa.ArrowException, OSError) as exc:
-        raise SourceError(
-            f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:200]}). It may "
-            "be truncated or still being written; replace it with a complete file."
-        ) from None
-    return results
+        return [
+            file_error(
+                meta,
+                f"not a readable Parquet file ({str(exc).splitlines()[0][:200]}). It may be "
+                "truncated or still being written; replace it with a complete file.",
+            )
+        ]
+    return _noted(_no_rows(meta, results, "the file holds no row"), meta)
 
 
 READERS = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}

@@ -22,13 +22,17 @@ from pathlib import Path
 import yaml
 
 from starloom.contracts import Contract
+from starloom.csv_records import COMPRESSIONS, CsvDialect, check_encoding
 from starloom.errors import ConfigError
+from starloom.source_keys import check_keys
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 FILE_FORMATS = ("jsonl", "csv", "parquet", "debezium")
 SCHEMA_POLICIES = ("strict", "additive")
 MODES = ("snapshot", "incremental")
 LANDINGS = ("parquet", "none")
+PARTITIONS = ("folder", "filename", "none")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def expand(value: str, where: str) -> str:
@@ -59,6 +63,9 @@ class Entity:
     partitions: int = 2  # sql: number of Dask partitions
     schema: str = "strict"  # strict: any change fails; additive: new columns are added
     mode: str = "snapshot"  # sql: snapshot (full extract per run date) or incremental
+    csv: CsvDialect = CsvDialect()  # csv files: how they are written
+    partition: str = "folder"  # files: a file's date from its folder, its name, or none
+    allow_empty: bool = False  # files: a header-only file may empty its day
 
     @property
     def raw_table(self) -> str:
@@ -92,13 +99,69 @@ def _resolve_url(url: str, project_dir: Path) -> str:
     return url
 
 
+def _name(value, key: str, where: str) -> str:
+    """A name used in table names and paths: letters, digits and underscores."""
+    text = str(value)
+    if not _NAME.match(text):
+        raise ConfigError(
+            f"{where}: {key} {text!r} may hold only letters, digits and underscores (and not "
+            "start with a digit); it names warehouse tables and folders."
+        )
+    return text
+
+
+def _csv_dialect(spec, where: str) -> tuple[CsvDialect, tuple[str, ...]]:
+    """A table's `csv:` keys: the dialect and the table's null markers."""
+    spec = check_keys(spec, "csv", f"{where} csv")
+    where = f"{where} csv"
+
+    def char(key: str, default, allow_none: bool):
+        value = spec.get(key, default)
+        if value is None or (allow_none and str(value).lower() == "none"):
+            if not allow_none:
+                raise ConfigError(f"{where}: `{key}` needs one character.")
+            return None
+        value = str(value)
+        if len(value) != 1 or value in "\r\n":
+            raise ConfigError(
+                f"{where}: `{key}` must be one character (not a line break), not {value!r}."
+            )
+        return value
+
+    delimiter = char("delimiter", ",", False)
+    quote = char("quote", '"', True)
+    escape = char("escape", None, True)
+    if len({delimiter, quote, escape} - {None}) != len(
+        [c for c in (delimiter, quote, escape) if c]
+    ):
+        raise ConfigError(f"{where}: the delimiter, quote and escape must differ.")
+    header = spec.get("header", True)
+    if not isinstance(header, bool):
+        raise ConfigError(f"{where}: `header` must be true or false, not {header!r}.")
+    encoding = str(spec.get("encoding", "utf-8"))
+    problem = check_encoding(encoding)
+    if problem:
+        raise ConfigError(f"{where}: {problem}; use utf-8, latin-1 or cp1252.")
+    compression = str(spec.get("compression", "auto"))
+    if compression not in COMPRESSIONS:
+        raise ConfigError(
+            f"{where}: `compression` must be one of {COMPRESSIONS}, not {compression!r}."
+        )
+    nulls = spec.get("null_values") or []
+    if not isinstance(nulls, list):
+        raise ConfigError(f"{where}: `null_values` must be a list of texts, e.g. [NA, NULL].")
+    dialect = CsvDialect(delimiter, quote, escape, header, encoding, compression)
+    return dialect, tuple(str(v) for v in nulls)
+
+
 def load_source(path: Path, project_dir: Path) -> Source:
     where = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else str(path)
     try:
         spec = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where} is not valid YAML: {exc}") from None
-    name = spec.get("source") or path.stem
+    check_keys(spec, "source", where)
+    name = _name(spec.get("source") or path.stem, "source", where)
     kind = spec.get("kind")
     if kind not in ("sql", "files"):
         raise ConfigError(f"{where}: `kind` must be sql or files, not {kind!r}.")
@@ -116,15 +179,37 @@ def load_source(path: Path, project_dir: Path) -> Source:
     if kind == "sql" and not url:
         raise ConfigError(f"{where}: a sql source needs a SQLAlchemy `url`.")
     entities = []
-    for ename, espec in (spec.get("tables") or {}).items():
-        espec = espec or {}
+    tables = spec.get("tables") or {}
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{where}: `tables` must map each table's name to its keys.")
+    for ename, espec in tables.items():
         ewhere = f"{where} table {ename}"
+        espec = check_keys(espec or {}, "table", ewhere)
+        ename = _name(ename, "table", where)
+        only = {
+            "files": ("path", "partition", "partition_key", "csv", "allow_empty"),
+            "sql": ("cursor", "partitions"),
+        }
+        for other_kind, keys in only.items():
+            for key in keys:
+                if key in espec and kind != other_kind:
+                    raise ConfigError(f"{ewhere}: `{key}` is for {other_kind} sources only.")
+        if "csv" in espec and fmt != "csv":
+            raise ConfigError(f"{ewhere}: `csv` options are for `format: csv` sources only.")
+        dialect, nulls = _csv_dialect(espec.get("csv"), ewhere)
+        columns = espec.get("columns")
+        if isinstance(columns, dict):
+            for cname, rules in columns.items():
+                check_keys(rules or {}, "column", f"{ewhere} column {cname}")
         contract = Contract.from_dict(
-            espec.get("columns"),
+            columns,
             ewhere,
             espec.get("primary_key", ()),
             extra_columns=espec.get("extra_columns", "ignore"),
+            null_values=nulls,
         )
+        if espec.get("freshness") is not None:
+            check_keys(espec["freshness"], "freshness", f"{ewhere} freshness")
         if kind == "files" and not espec.get("path"):
             raise ConfigError(f"{ewhere}: a files table needs a `path` (glob).")
         schema = espec.get("schema", "strict")
@@ -146,6 +231,13 @@ def load_source(path: Path, project_dir: Path) -> Source:
             )
         if fmt == "debezium" and not contract.primary_key:
             raise ConfigError(f"{ewhere}: change events need a `primary_key` to apply them.")
+        partition = str(espec.get("partition", "folder"))
+        if partition not in PARTITIONS:
+            raise ConfigError(
+                f"{ewhere}: `partition` must be one of {PARTITIONS}, not {partition!r}."
+            )
+        if not isinstance(espec.get("allow_empty", False), bool):
+            raise ConfigError(f"{ewhere}: `allow_empty` must be true or false.")
         entities.append(
             Entity(
                 source=name,
@@ -157,6 +249,9 @@ def load_source(path: Path, project_dir: Path) -> Source:
                 partitions=int(espec.get("partitions", 2)),
                 schema=schema,
                 mode=mode,
+                csv=dialect,
+                partition=partition,
+                allow_empty=bool(espec.get("allow_empty", False)),
             )
         )
     if not entities:

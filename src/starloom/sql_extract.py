@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from starloom.errors import SourceError
-from starloom.readers import CHUNK_LINES, land
+from starloom.readers import CHUNK_LINES, land, missing_columns
 from starloom.sources import Entity, Source
 
 
@@ -88,8 +88,15 @@ def _read_range(
 def extract_part(url, table_name, contract, key, cursor, window, out: Path, meta, where):
     """One key range: read it, check it, land it (runs on a Dask worker)."""
     df = _read_range(url, table_name, contract.names, key, cursor, window, where)
+    meta = dict(meta)
+    refused = missing_columns(contract, list(df.columns), meta)
+    if refused:
+        return [refused] if window.get("null_key") else []
     df["_source_file"] = meta["file"]
-    return [land(df, contract, out, {**meta, "header": True})]
+    result = land(df, contract, out, meta)
+    if meta.get("missing") and window.get("null_key"):
+        result["missing_columns"] = meta["missing"]
+    return [result]
 
 
 def sql_tasks(

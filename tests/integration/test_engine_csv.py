@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from tests.support.project import write_source
 
+from starloom.errors import SourceError
 from starloom.ingest import ingest
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
@@ -47,7 +48,6 @@ CLEAN = {
         "new,zz,1,true,AB,,2024-01-01,1,1.00,a\n"
         "done,,2,,,,,,,\n"
     ),
-    "header_only": HEADER,
     "int_19_digits": HEADER + "1234567890123456789,x,1,1,,,new,,\n",
     # a sign and leading zeros: both paths read +5 as 5 and 007 as 7
     "int_with_sign_or_zeros": HEADER + "+5,x,1,1,,,new,,\n007,x,1,1,,,new,,\n-3,x,1,1,,,new,,\n",
@@ -74,7 +74,7 @@ DIRTY = {
     "too_few_fields": HEADER + ROWS[0] + "2,x,1\n" + ROWS[2],
     "quoted_line_break": HEADER + ROWS[0] + '2,"two\nlines",1,1,,,new,,\n' + ROWS[2],
     "blank_line_inside": HEADER + ROWS[0] + "\n" + ROWS[1],
-    "missing_column": "item_id,name\n1,a\n",
+    "missing_column": "item_id,status\n1,new\n",  # the others are nullable: loaded as NULL
     # valid, but written another way than the engine writes it back: Python reads these
     "int_with_spaces": HEADER + "5,x,1,1,,,new,,\n 6,x,1,1,,,new,,\n",
     "int_overflowing": HEADER + "9223372036854775808,x,1,1,,,new,,\n",
@@ -131,6 +131,23 @@ def test_a_file_with_a_bad_row_falls_back_to_the_python_path(tmp_path, name):
     python, engine = _both(tmp_path, name, DIRTY[name].encode())
     assert engine[0]["rows_engine"] == 0
     assert engine[0]["rows_read"] == python[0]["rows_read"] > 0
+
+
+def test_a_header_only_file_is_refused_alike_by_both(tmp_path):
+    for landing in ("parquet", "none"):
+        with pytest.raises(SourceError, match="items.csv: the file has a header and no rows"):
+            _load(tmp_path, "header_only", landing, HEADER.encode())
+
+
+def test_the_load_says_why_a_file_is_not_read_by_the_engine(tmp_path):
+    engine = _load(tmp_path, "missing", "none", b"item_id,status\n1,new\n")[0]
+    assert engine["rows_engine"] == 0
+    assert engine["notes"][0] == (
+        "read by Python, not the engine: column(s) ['name', 'price', 'weight', 'sold_on', "
+        "'sold_at', 'code', 'paid'] are not in the file"
+    )
+    bad = _load(tmp_path, "bad", "none", (HEADER + "x,a,1,1,,,new,,\n").encode())[0]
+    assert bad["notes"][0].startswith("1 file(s) read again by Python, where a row broke")
 
 
 def test_a_repeated_key_is_quarantined_alike_by_both(tmp_path):

@@ -113,12 +113,26 @@ def test_values_of_the_wrong_type(project, wh):
     ]
 
 
-def test_column_missing_from_the_header_quarantines_every_row(project, wh):
+def test_a_nullable_column_missing_from_the_header_loads_as_null(project, wh):
     declare_files(project)
     put(project, "item_id,name,sold_on,sold_at,status\n1,a,2024-01-01,2024-01-01,new\n")
     row, bad = load(wh)
-    assert (row.rows_loaded, row.rows_quarantined) == (0, 1)
-    assert bad.reason[0] == "column price missing from the source"
+    assert (row.rows_loaded, row.rows_quarantined) == (1, 0)
+    assert wh.query_rows("SELECT item_id, price FROM raw_feed__items") == [(1, None)]
+    assert row.notes == ["column price is not in the file(s); loaded as NULL"]
+
+
+def test_a_required_column_missing_from_the_header_refuses_the_file(project, wh):
+    columns = {**COLUMNS, "name": {"type": "string", "nullable": False}}
+    declare_files(project, columns=columns)
+    put(project, "item_id,sold_on\n1,2024-01-01\n", name="a.csv")
+    put(project, HEADER + GOOD[0], day="2024-01-03", name="b.csv")
+    with pytest.raises(SourceError) as err:
+        ingest(wh, "feed", RUN_DATE)
+    assert "date=2024-01-04/a.csv: column(s) ['name'] of the contract are not in the file" in str(
+        err.value
+    )
+    assert wh.count("raw_feed__items") == 1  # the other day loaded
 
 
 def test_extra_columns_are_ignored_by_default(project, wh):
@@ -139,21 +153,58 @@ def test_extra_columns_break_rows_when_declared_to(project, wh):
     assert bad.reason[0] == "unexpected column colour (extra_columns: fail)"
 
 
-def test_empty_file_loads_nothing_and_empties_its_day(project, wh):
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_an_empty_file_is_refused_and_its_day_keeps_its_rows(project, wh, fmt):
+    declare_files(project, fmt=fmt)
+    other = put(project, b"", day="2024-01-03", name=f"items.{fmt}")
+    if fmt == "csv":
+        put(project, HEADER + "".join(GOOD), name="items.csv")
+        put(project, HEADER + GOOD[0], day="2024-01-03", name="items.csv")
+    elif fmt == "jsonl":
+        put(project, '{"item_id": 1}\n{"item_id": 2}\n{"item_id": 3}\n', name="items.jsonl")
+        put(project, '{"item_id": 1}\n', day="2024-01-03", name="items.jsonl")
+    else:
+        _parquet(
+            project / "data/feed/date=2024-01-04/items.parquet", pa.table({"item_id": [1, 2, 3]})
+        )
+        _parquet(other, pa.table({"item_id": [1]}))
+    assert load(wh)[0].rows_loaded == 4
+    put(project, b"", name=f"items.{fmt}")  # the export of 2024-01-04 failed
+    with pytest.raises(SourceError) as err:
+        ingest(wh, "feed", RUN_DATE)
+    assert f"data/feed/date=2024-01-04/items.{fmt}: " in str(err.value)
+    assert ("empty file" in str(err.value)) or ("not a readable Parquet" in str(err.value))
+    assert wh.count("raw_feed__items") == 4  # the day keeps its three rows
+
+
+def test_an_empty_file_does_not_stop_the_other_files(project, wh):
+    declare_files(project)
+    put(project, b"", name="a.csv")
+    put(project, HEADER + GOOD[0], name="b.csv")
+    put(project, HEADER + GOOD[1], day="2024-01-03", name="c.csv")
+    with pytest.raises(SourceError, match=r"date=2024-01-04/a.csv: empty file \(0 bytes\)"):
+        ingest(wh, "feed", RUN_DATE)
+    # the day of the empty file is not loaded (it would lose a.csv's rows); the other is
+    assert wh.query_rows("SELECT item_id, _partition FROM raw_feed__items") == [
+        (2, __import__("datetime").date(2024, 1, 3))
+    ]
+    loads = wh.query_df("SELECT file_errors FROM starloom_loads")
+    assert "empty file" in loads.file_errors[0][0]
+
+
+def test_header_only_file_is_refused_unless_the_table_allows_an_empty_day(project, wh):
     declare_files(project)
     put(project, HEADER + "".join(GOOD))
     assert load(wh)[0].rows_loaded == 3
-    put(project, b"")
-    row, bad = load(wh)
-    assert (row.rows_read, row.rows_loaded) == (0, 0) and bad.empty
-
-
-def test_header_only_file(project, wh):
-    declare_files(project)
     put(project, HEADER)
+    with pytest.raises(SourceError, match="the file has a header and no rows"):
+        ingest(wh, "feed", RUN_DATE)
+    assert wh.count("raw_feed__items") == 3
+    declare_files(project, allow_empty=True)
     row, bad = load(wh)
     assert (row.rows_read, row.rows_loaded, len(bad)) == (0, 0, 0)
     assert [str(d) for d in row.partitions] == ["2024-01-04"]
+    assert wh.count("raw_feed__items") == 0
 
 
 def test_bytes_that_are_not_utf8_in_csv(project, wh):
@@ -247,7 +298,7 @@ def test_numbers_too_large_for_their_type(project, wh):
     assert wh.scalar("SELECT item_id FROM raw_feed__items") == 9007199254740993
     assert list(bad.reason) == [
         "column item_id: not a int64: 99999999999999999999",
-        "column price: does not fit decimal(10,2)",
+        "column price: does not fit decimal(10,2): 123456789.00",
     ]
 
 
@@ -340,8 +391,12 @@ def test_parquet_missing_a_contract_column(project, wh):
         pa.table({"item_id": [1, 2], "name": ["a", "b"]}),
     )
     row, bad = load(wh)
-    assert (row.rows_loaded, row.rows_quarantined) == (0, 2)
-    assert "column price missing from the source" in bad.reason[0]
+    assert (row.rows_loaded, row.rows_quarantined) == (2, 0)
+    assert "column price is not in the file(s); loaded as NULL" in row.notes
+    _parquet(project / "data/feed/date=2024-01-04/items.parquet", pa.table({"name": ["a", "b"]}))
+    with pytest.raises(SourceError, match=r"column\(s\) \['item_id'\] of the contract are not"):
+        ingest(wh, "feed", RUN_DATE)
+    assert wh.count("raw_feed__items") == 2
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
@@ -427,8 +482,9 @@ def test_database_table_missing_a_contract_column(project, wh):
     declare_db(project)
     make_db(project, [(1, "a")], ddl="CREATE TABLE items (item_id INTEGER, name TEXT)")
     row, bad = load(wh, "db")
-    assert (row.rows_loaded, row.rows_quarantined) == (0, 1)
-    assert "column price missing from the source" in bad.reason[0]
+    assert (row.rows_loaded, row.rows_quarantined) == (1, 0)
+    assert wh.query_rows("SELECT item_id, name, price FROM raw_db__items") == [(1, "a", None)]
+    assert "column price is not in the file(s); loaded as NULL" in row.notes
 
 
 def test_database_table_without_its_key_column(project, wh):

@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from starloom.contracts import Contract, to_arrow, validate
+from starloom.contracts import Contract, validate
 from starloom.errors import ContractError
 
 
@@ -19,6 +19,12 @@ def text(**cols):
     return pd.DataFrame({k: pd.Series(v, dtype="str") for k, v in cols.items()})
 
 
+def check(df, c, **kw):
+    """(good rows as pandas, bad rows) of a partition."""
+    checked = validate(df, c, **kw)
+    return checked.table.to_pandas(), checked.bad
+
+
 def test_text_is_converted_the_same_way_whether_arrow_can_do_it_or_not():
     c = contract(id={"type": "int64"}, at={"type": "datetime"}, on={"type": "date"})
     clean = text(
@@ -27,8 +33,8 @@ def test_text_is_converted_the_same_way_whether_arrow_can_do_it_or_not():
     mixed = text(
         id=["1", " 2 ", "x"], at=["2024-01-01 10:00:00", None, "soon"], on=["2024-01-02", None, "?"]
     )
-    good_clean, _ = validate(clean.iloc[:2], c)
-    good_mixed, bad = validate(mixed, c)
+    good_clean, _ = check(clean.iloc[:2], c)
+    good_mixed, bad = check(mixed, c)
     for name in ("id", "at", "on"):
         assert list(good_clean[name]) == list(good_mixed[name].iloc[:2])
     assert list(good_mixed.id) == [1, 2]
@@ -38,7 +44,7 @@ def test_text_is_converted_the_same_way_whether_arrow_can_do_it_or_not():
 
 def test_time_zones_are_converted_to_utc():
     c = contract(id={"type": "int64"}, at={"type": "datetime"})
-    good, bad = validate(
+    good, bad = check(
         text(id=["1", "2"], at=["2024-01-01T10:00:00+02:00", "2024-01-01T08:00:00Z"]), c
     )
     assert bad.empty
@@ -46,19 +52,100 @@ def test_time_zones_are_converted_to_utc():
 
 
 def test_integers_stay_exact_and_overflow_is_a_reason():
-    c = contract(id={"type": "int64"})
-    good, bad = validate(text(id=["9007199254740993", "99999999999999999999", "1e3", "1.5"]), c)
-    assert list(good.id) == [9007199254740993, 1000]
+    c = contract(primary_key=(), id={"type": "int64"})
+    values = ["9007199254740993", "9223372036854775807", "-9223372036854775808", "+7", "007"]
+    values += ["9223372036854775808", "-9223372036854775809", "1e3", "1.5", "1.0"]
+    good, bad = check(text(id=values), c)
+    assert list(good.id) == [9007199254740993, 2**63 - 1, -(2**63), 7, 7]
+    assert list(bad._reason) == [f"column id: not a int64: {v}" for v in values[5:]]
+
+
+def test_dates_are_written_one_way_or_as_declared_and_are_real_days():
+    c = contract(primary_key=(), on={"type": "date"}, eu={"type": "date", "format": "%d/%m/%Y"})
+    good, bad = check(
+        text(
+            on=["2024-12-31", "31/12/2024", "2024-02-30", "0001-01-01", "9999-12-31", None],
+            eu=["31/12/2024", None, None, None, None, "30/02/2024"],
+        ),
+        c,
+    )
+    assert [d.isoformat() for d in good.on] == ["2024-12-31"]
+    assert [d.isoformat() for d in good.eu] == ["2024-12-31"]
     assert list(bad._reason) == [
-        "column id: not a int64: 99999999999999999999",
-        "column id: not a int64: 1.5",
+        "column on: not a date: 31/12/2024",
+        "column on: not a date: 2024-02-30",
+        "column on: out of range 1900-01-01..2299-12-31: 0001-01-01",
+        "column on: out of range 1900-01-01..2299-12-31: 9999-12-31",
+        "column eu: not a date: 30/02/2024",
     ]
+
+
+def test_timestamps_keep_their_microseconds_and_refuse_finer():
+    c = contract(primary_key=(), at={"type": "datetime"}, ms={"type": "datetime(3)"})
+    good, bad = check(
+        text(
+            at=["2024-01-01 10:00:00.123456", "2024-01-01 10:00:00.1234567", None],
+            ms=["2024-01-01 10:00:00.123", None, "2024-01-01 10:00:00.1234"],
+        ),
+        c,
+    )
+    assert good["at"][0] == pd.Timestamp("2024-01-01 10:00:00.123456", tz="UTC")
+    assert good["ms"][0] == pd.Timestamp("2024-01-01 10:00:00.123", tz="UTC")
+    assert [r.split(":")[0] for r in bad._reason] == ["column at", "column ms"]
+    assert c.column("at").clickhouse_type() == "Nullable(DateTime64(6, 'UTC'))"
+
+
+def test_decimals_are_never_rounded():
+    c = contract(primary_key=(), p={"type": "decimal(6,2)"})
+    good, bad = check(text(p=["1.50", "1.5", "-0.01", "1.555", "12345.6", "1e2"]), c)
+    assert [str(v) for v in good.p] == ["1.50", "1.50", "-0.01"]
+    assert len(bad) == 3
+
+
+def test_json_objects_and_arrays_break_a_text_column_and_numbers_keep_their_text():
+    c = contract(primary_key=(), s={"type": "string"})
+    df = pd.DataFrame({"s": pd.Series([{"a": 1}, [1, 2], "12.50", 7, None], dtype=object)})
+    good, bad = check(df, c)
+    assert good.s.tolist()[:2] == ["12.50", "7"] and good.s.isna().tolist()[2]
+    assert list(bad._reason) == [
+        "column s: a JSON object, not a single value",
+        "column s: a JSON array, not a single value",
+    ]
+
+
+def test_values_stay_in_their_own_row_when_the_index_has_gaps():
+    c = contract(id={"type": "int64"}, on={"type": "date"}, at={"type": "datetime"})
+    df = text(
+        id=[str(i) for i in range(8)],
+        on=[f"2024-01-0{i + 1}" for i in range(8)],
+        at=[f"2024-01-0{i + 1} 10:00:00" for i in range(8)],
+    )
+    df.index = [0, 1, 2, 5, 6, 9, 10, 11]  # rows dropped before, as broken lines leave it
+    good, bad = check(df, c)
+    assert bad.empty
+    for _, row in good.iterrows():
+        assert row.on.isoformat() == f"2024-01-0{row.id + 1}"
+        assert row["at"].day == row.id + 1
+
+
+def test_null_markers_are_missing_values():
+    c = Contract.from_dict(
+        {"id": {"type": "int64"}, "n": {"type": "int64"}, "s": {"null_values": ["-"]}},
+        "t",
+        ["id"],
+        null_values=["NA"],
+    )
+    good, bad = check(text(id=["1", "2"], n=["NA", "3"], s=["-", "NA"]), c)
+    assert bad.empty
+    assert good.n.isna().tolist() == [True, False]
+    assert good.s.isna().tolist() == [True, False]  # its own markers replace the table's
+    assert good.s[1] == "NA"
 
 
 def test_key_columns_are_not_nullable_and_duplicates_keep_the_first():
     c = contract(id={"type": "int64"}, name={"type": "string"})
     assert not c.columns[0].nullable
-    good, bad = validate(text(id=["1", "1", None], name=["a", "b", "c"]), c)
+    good, bad = check(text(id=["1", "1", None], name=["a", "b", "c"]), c)
     assert list(good.name) == ["a"]
     assert list(bad._reason) == [
         "duplicate primary key id",
@@ -73,9 +160,9 @@ def test_every_broken_rule_is_named_in_one_reason():
         code={"type": "string", "pattern": "[A-Z]{3}", "max_length": 3},
         day={"type": "date"},
     )
-    _, bad = validate(text(id=["1"], price=["-1000"], code=["abcd"], day=["1800-01-01"]), c)
+    _, bad = check(text(id=["1"], price=["-1000"], code=["abcd"], day=["1800-01-01"]), c)
     assert bad._reason[0] == (
-        "column price: does not fit decimal(5,2); column price: below minimum 0; "
+        "column price: does not fit decimal(5,2): -1000; "
         "column code: longer than 3 characters; column code: does not match [A-Z]{3}; "
         "column day: out of range 1900-01-01..2299-12-31: 1800-01-01"
     )
@@ -85,22 +172,22 @@ def test_reasons_found_while_reading_replace_the_others():
     c = contract(id={"type": "int64"})
     df = text(id=["1", None])
     df["_reason_pre"] = [None, "column id: bytes that are not UTF-8"]
-    good, bad = validate(df, c)
+    good, bad = check(df, c)
     assert list(good.id) == [1]
     assert list(bad._reason) == ["column id: bytes that are not UTF-8"]
 
 
-def test_header_columns_make_a_missing_column_break_every_row():
-    c = contract(id={"type": "int64"}, name={"type": "string"})
-    _, bad = validate(text(id=["1"]), c, header_columns=True)
-    assert bad._reason[0] == "column name missing from the source"
-    good, _ = validate(text(id=["1"]), c)  # JSON lines: an absent key is a missing value
-    assert good.name.isna().all()
+def test_a_column_absent_from_the_partition_is_missing_on_every_row():
+    c = contract(id={"type": "int64"}, name={"type": "string"}, n={"nullable": False})
+    good, bad = check(text(id=["1"], n=["x"]), c)
+    assert good.name.isna().all() and bad.empty
+    _, bad = check(text(id=["1"]), c)
+    assert bad._reason[0] == "column n: missing value (not nullable)"
 
 
 def test_extra_columns_policy():
     c = Contract.from_dict({"id": {"type": "int64"}}, "t", ["id"], extra_columns="fail")
-    _, bad = validate(text(id=["1", "2"], colour=["red", None]), c)
+    _, bad = check(text(id=["1", "2"], colour=["red", None]), c)
     assert list(bad._reason) == ["unexpected column colour (extra_columns: fail)"]
     with pytest.raises(ContractError, match="`extra_columns` must be ignore or fail"):
         Contract.from_dict({"id": {}}, "t", extra_columns="drop")
@@ -123,10 +210,9 @@ def test_declaration_errors_name_the_column():
         contract(primary_key=(), x={"pattern": "("})
 
 
-def test_to_arrow_keeps_decimals_exact_and_dates_as_dates():
+def test_typed_rows_keep_decimals_exact_and_dates_as_dates():
     c = contract(id={"type": "int64"}, price={"type": "decimal(12,2)"}, on={"type": "date"})
-    good, _ = validate(text(id=["1"], price=["19.99"], on=["2024-02-29"]), c)
-    table = to_arrow(good, c)
+    table = validate(text(id=["1"], price=["19.99"], on=["2024-02-29"]), c).table
     assert table.schema.field("price").type == pa.decimal128(12, 2)
     assert str(table.column("price")[0]) == "19.99"
     assert table.column("on")[0].as_py().isoformat() == "2024-02-29"

@@ -1,0 +1,382 @@
+"""CSV files split into records as a person counts them, and each record into its fields.
+
+The rules (docs/sources.md says the same to users):
+- Lines end with `\\n` or `\\r\\n`. Line numbers are the file's own, 1-based, the header
+  being line 1; a record that spans lines has the number of its first line.
+- An empty line is not a row. Every other line starts a record.
+- Fields are separated by the delimiter. A field that starts with the quote character is
+  quoted: it ends at the next quote that is not doubled (`""` is one `"`; with an `escape`
+  character, that character makes the next one literal) and may hold delimiters and line
+  breaks. A quote inside an unquoted field is an ordinary character. After a closing quote
+  comes the delimiter or the end of the line; anything else breaks the row.
+- A record is one line unless a quoted field is open at the end of the line: then it goes
+  on over the next lines until the field closes. Such a record is one row only if it
+  closes and has the expected number of fields; otherwise its first line alone is one bad
+  row, and reading starts again at the next line. So a stray quote costs one row, never
+  the lines after it.
+- An unquoted empty field is missing (NULL); a quoted empty field `""` is an empty text.
+
+Blocks of the file without any quote (or escape) character are split and checked with
+vectorized code; the others are read line by line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+BLOCK_BYTES = 16 << 20  # bytes read at once
+MAX_RECORD_BYTES = 64 << 20  # a record (or a quoted value) longer than this is a bad row
+COMPRESSIONS = ("auto", "none", "gzip", "zstd")
+
+
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a table's CSV files are written. Validated where the source is loaded."""
+
+    delimiter: str = ","
+    quote: str | None = '"'  # None: no field is quoted
+    escape: str | None = None  # makes the next character literal, e.g. a backslash
+    header: bool = True  # False: no header line; the columns are the contract's, in order
+    encoding: str = "utf-8"  # an ASCII-compatible encoding: utf-8, latin-1, cp1252, ...
+    compression: str = "auto"  # auto: from the extension (.gz, .zst); none; gzip; zstd
+
+    def compression_of(self, path: str) -> str:
+        if self.compression != "auto":
+            return self.compression
+        name = path.lower()
+        return "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else "none"
+
+
+def check_encoding(name: str) -> str | None:
+    """None when `name` is an encoding whose line ends and punctuation are ASCII bytes."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return f"unknown encoding {name!r}"
+    if "\n,;|\t\"'\\".encode(info.name) != b"\n,;|\t\"'\\":
+        return f"encoding {name!r} is not ASCII-compatible (UTF-16 and UTF-32 are not supported)"
+    return None
+
+
+def open_stream(path: str, dialect: CsvDialect):
+    """The file's bytes, decompressed: a local path or an fsspec URL."""
+    if "://" in path:
+        import fsspec
+
+        raw = fsspec.open(path, "rb").open()
+    else:
+        raw = open(path, "rb")  # noqa: SIM115 - closed with the returned stream
+    kind = dialect.compression_of(path)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw)
+    if kind == "zstd":
+        import zstandard
+
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return raw
+
+
+@dataclass
+class Chunk:
+    """Records read from a stretch of the file: fields by column, and bad lines."""
+
+    columns: dict[str, pa.Array]  # text per column (null: an unquoted empty field)
+    lines: np.ndarray  # the file line of each record
+    bad: list[tuple[int, str, str]]  # (line, reason, text) of records that could not be split
+    broken: list[str | None] | None = None  # per record: bytes not in the encoding
+
+
+class _Fields:
+    """The field splitter of one dialect (compiled once)."""
+
+    def __init__(self, d: CsvDialect):
+        self.d = d
+        q, e, sep = d.quote, d.escape, re.escape(d.delimiter)
+        esc = re.escape(e) if e else None
+        if q:
+            qq = re.escape(q)
+            inner = f"[^{qq}{esc or ''}]|{qq}{qq}" + (f"|{esc}." if esc else "")
+            self.quoted = re.compile(f"{qq}((?:{inner})*){qq}", re.S)
+            self.cont = re.compile(f"(?:{inner})*{qq}(?!{qq})", re.S)  # closes an open field
+            self.pair = q + q
+        plain = f"[^{sep}{esc or ''}\\n]" + (f"|{esc}." if esc else "")
+        self.unquoted = re.compile(f"(?:{plain})*", re.S)
+        self.unescape = re.compile(f"{esc}(.)", re.S) if esc else None
+
+    def split(self, text: str) -> list[str | None] | str:
+        """The fields of a record, or the reason it breaks: OPEN when a quoted field is
+        still open at the end of `text`."""
+        d, fields, pos, n = self.d, [], 0, len(text)
+        while True:
+            if d.quote and text.startswith(d.quote, pos):
+                m = self.quoted.match(text, pos)
+                if not m:
+                    return OPEN
+                value = m.group(1).replace(self.pair, d.quote)
+                if self.unescape:
+                    value = self.unescape.sub(r"\1", value)
+                fields.append(value)
+                pos = m.end()
+                if pos < n and text[pos] != d.delimiter:
+                    return f"text after a closing quote ({text[pos : pos + 20]!r})"
+            else:
+                m = self.unquoted.match(text, pos)
+                value = m.group(0)
+                pos = m.end()
+                if pos < n and text[pos] != d.delimiter:
+                    return "a line break outside quotes"
+                if self.unescape:
+                    value = self.unescape.sub(r"\1", value)
+                fields.append(value if value else None)
+            if pos >= n:
+                return fields
+            pos += 1  # the delimiter
+
+
+OPEN = "a quote that is never closed"
+
+
+class _Lines:
+    """The lines of a stream from a line number on, with lines pushed back to read again."""
+
+    def __init__(self, stream, first_line: int, end: int | None):
+        self.stream, self.next_no, self.left = stream, first_line, end
+        self.back: list[tuple[int, bytes]] = []  # read again first (last item next)
+
+    def block(self, size: int) -> tuple[int, bytes]:
+        """(first line number, bytes of whole lines) from the stream; b'' at the end."""
+        if self.left is not None:
+            size = min(size, self.left)
+        data = self.stream.read(size) if size > 0 else b""
+        if data and not data.endswith(b"\n") and (self.left is None or len(data) < self.left):
+            data += self.stream.readline()
+        if self.left is not None:
+            self.left -= len(data)
+        first = self.next_no
+        self.next_no += data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+        return first, data
+
+    def more(self) -> tuple[int, bytes] | None:
+        """One more line past the range (a record that started in it may end after it)."""
+        raw = self.stream.readline()
+        if not raw:
+            return None
+        self.next_no += 1
+        return self.next_no - 1, raw
+
+
+def read_records(
+    stream,
+    dialect: CsvDialect,
+    names: list[str],
+    first_line: int,
+    end: int | None = None,
+    rows_per_chunk: int = 200_000,
+) -> Iterator[Chunk]:
+    """The records of `stream` (positioned on the first data line, numbered `first_line`)
+    as chunks. With `end`, only records starting in the next `end` bytes."""
+    fields = _Fields(dialect)
+    src = _Lines(stream, first_line, end)
+    special = [c.encode() for c in (dialect.quote, dialect.escape) if c]
+    rows: list[list] = []
+    lines: list[int] = []
+    broken: list[str | None] = []
+    bad: list[tuple[int, str, str]] = []
+
+    def flush() -> Chunk:
+        chunk = _chunk_of_rows(rows, lines, bad, broken, names)
+        rows.clear(), lines.clear(), bad.clear(), broken.clear()
+        return chunk
+
+    while True:
+        first, data = src.block(BLOCK_BYTES)
+        if not data:
+            break
+        if not any(s in data for s in special) and data.count(b"\r") == data.count(b"\r\n"):
+            if rows or bad:
+                yield flush()
+            yield _fast_block(data, first, dialect, names)
+            continue
+        pending = list(zip(range(first, first + data.count(b"\n") + 1), _split_lines(data)))
+        pending.reverse()
+        while pending:
+            no, raw = pending.pop()
+            text, wrong = _decode(raw, dialect.encoding)
+            body = _strip_end(text)
+            if not body:
+                continue
+            got = fields.split(body)
+            used: list[tuple[int, bytes]] = []
+            size = len(raw)
+            while got is OPEN and size <= MAX_RECORD_BYTES:
+                nxt = pending.pop() if pending else src.more()
+                if nxt is None:
+                    break
+                used.append(nxt)
+                size += len(nxt[1])
+                more_text, more_wrong = _decode(nxt[1], dialect.encoding)
+                wrong = wrong or more_wrong
+                text += more_text
+                if fields.cont.match(more_text) or not more_text.endswith("\n"):
+                    got = fields.split(_strip_end(text))
+            if isinstance(got, list) and len(got) != len(names):
+                got = f"malformed CSV line ({len(got)} fields, expected {len(names)})"
+            if isinstance(got, str):  # a bad row: its first line alone; read the rest again
+                pending.extend(reversed(used))
+                bad.append((no, got, body))
+                continue
+            rows.append(got)
+            lines.append(no)
+            broken.append(wrong)
+            if len(rows) >= rows_per_chunk:
+                yield flush()
+    if rows or bad:
+        yield flush()
+
+
+def _split_lines(data: bytes) -> list[bytes]:
+    """Lines with their ends; only `\n` ends a line (a lone `\r` is a character)."""
+    parts = data.split(b"\n")
+    return [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def read_header(stream, dialect: CsvDialect, where: str) -> tuple[list[str], int]:
+    """The header's column names and the number of lines it took (a byte-order mark at the
+    start of the file is skipped). Raises ValueError with what is wrong."""
+    first = stream.readline(MAX_RECORD_BYTES)
+    if first.startswith(codecs.BOM_UTF8):
+        first = first[len(codecs.BOM_UTF8) :]
+    if not first.strip():
+        raise ValueError("the header line is empty")
+    fields = _Fields(dialect)
+    text, wrong = _decode(first, dialect.encoding)
+    got, used = fields.split(_strip_end(text)), 1
+    while got is OPEN and len(text) < MAX_RECORD_BYTES:
+        more = stream.readline(MAX_RECORD_BYTES)
+        if not more:
+            break
+        text, used = text + _decode(more, dialect.encoding)[0], used + 1
+        got = fields.split(_strip_end(text))
+    if wrong:
+        raise ValueError(f"the header line has {wrong}; set the table's `csv: encoding`")
+    if isinstance(got, str):
+        raise ValueError(f"the header line cannot be read: {got}")
+    names = [(n or "").strip() for n in got]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes or "" in names:
+        raise ValueError(
+            f"the header names column(s) {dupes or ['(blank)']} more than once or not at "
+            "all; every column needs a distinct name. Fix the header line."
+        )
+    return names, used
+
+
+def skip_bom(stream) -> None:
+    """Past a UTF-8 byte-order mark at the start of a file without a header line."""
+    if stream.peek(3)[:3] == codecs.BOM_UTF8:
+        stream.read(3)
+
+
+def _strip_end(text: str) -> str:
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
+
+
+def _decode(raw: bytes, encoding: str) -> tuple[str, str | None]:
+    try:
+        return raw.decode(encoding), None
+    except UnicodeDecodeError as exc:
+        return raw.decode(encoding, errors="replace"), f"bytes that are not {encoding}" + (
+            f" (at byte {exc.start} of the line)"
+        )
+
+
+def _chunk_of_rows(rows, lines, bad, broken, names) -> Chunk:
+    columns = {name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(names)}
+    wrong = list(broken) if any(broken) else None
+    return Chunk(columns, np.asarray(lines, dtype=np.int64), list(bad), wrong)
+
+
+def _fast_block(data: bytes, first: int, dialect: CsvDialect, names: list[str]) -> Chunk:
+    """A block with no quote or escape character: every line is a record, its fields
+    between delimiters. Field counts are checked per line with numpy, and the good lines
+    split by Arrow's CSV reader (with quoting off, which then splits exactly so)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    stops = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13))  # drop a \r
+    numbers = first + np.arange(len(ends))
+    keep = stops > starts  # an empty line is not a row
+    delim = np.concatenate(([0], np.cumsum(buf == ord(dialect.delimiter))))
+    counts = delim[stops] - delim[starts] + 1
+    fits = counts == len(names)
+    bad = [
+        (
+            int(numbers[i]),
+            f"malformed CSV line ({int(counts[i])} fields, expected {len(names)})",
+            *_decode(data[starts[i] : stops[i]], dialect.encoding)[:1],
+        )
+        for i in np.flatnonzero(keep & ~fits)
+    ]
+    rows = keep & fits
+    if not rows.any():
+        return Chunk({n: pa.array([], pa.string()) for n in names}, numbers[:0], bad)
+    if (rows | ~keep).all():
+        body = data
+    else:
+        body = b"".join(data[s : e + 1] for s, e in zip(starts[rows], ends[rows]))
+    if dialect.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        body = body.decode(dialect.encoding, errors="replace").encode("utf-8")
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=False, block_size=max(len(body) + 1, 1 << 20)
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=True,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.binary() for n in names},
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+    if table.num_rows != int(rows.sum()):  # the split above and Arrow's must agree
+        raise AssertionError(
+            f"CSV block at line {first}: {table.num_rows} rows split, {int(rows.sum())} counted"
+        )
+    columns, broken = {}, None
+    for name in names:
+        arr = table.column(name).combine_chunks()
+        try:
+            columns[name] = arr.cast(pa.string())
+        except pa.ArrowInvalid:  # bytes that are not UTF-8: decoded with U+FFFD, row flagged
+            values = arr.to_pylist()
+            fixed = [None if v is None else v.decode("utf-8", errors="replace") for v in values]
+            columns[name] = pa.array(fixed, pa.string())
+            broken = broken or [None] * len(values)
+            for i, v in enumerate(values):
+                if v is not None and broken[i] is None and _not_utf8(v):
+                    broken[i] = f"column {name}: bytes that are not UTF-8"
+    return Chunk(columns, numbers[rows], bad, broken)
+
+
+def _not_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        return True

@@ -66,9 +66,11 @@ def test_a_quoted_value_may_span_lines(tmp_path, landing):
 
 def test_json_lines_after_a_broken_line_keep_their_own_values(tmp_path):
     lines = [
-        json.dumps({"id": i, "name": f"n{i}", "day": f"2024-01-{i:02d}", "at": f"2024-01-01 10:00:{i:02d}"})
+        json.dumps(
+            {"id": i, "name": f"n{i}", "day": f"2024-01-{i:02d}", "at": f"2024-01-01 10:00:{i:02d}"}
+        )
         for i in range(1, 12)
-    ]  # fmt: skip
+    ]
     lines[3] = '{"id": 4, "name": broken'  # file line 4
     lines[6] = "not json either"
     loaded = load_files(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import zstandard
-from tests.support.project import write_source
 
 from starloom.ingest import ingest
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
+from tests.support.project import write_source
 
 RUN_DATE = "2024-01-05"
 

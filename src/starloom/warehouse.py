@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import random
+import re
 import threading
 import time
 import weakref
@@ -240,8 +241,11 @@ class Warehouse:
                     f"{sql.strip()[:2000]}"
                 ) from None
 
+    # Every statement method takes `parameters` for its `{name:Type}` placeholders, bound by
+    # the server; the ones a statement does not declare are dropped (see bound_parameters).
     def command(self, sql: str, parameters: dict | None = None, settings: dict | None = None):
         """Run a statement that returns no rows (DDL, INSERT ... SELECT)."""
+        parameters = bound_parameters(sql, parameters)
         return self._run(
             "a command",
             sql,
@@ -250,15 +254,18 @@ class Warehouse:
 
     def query_df(self, sql: str, parameters: dict | None = None):
         """A query's result as a pandas DataFrame."""
+        parameters = bound_parameters(sql, parameters)
         return self._run("a query", sql, lambda c: c.query_df(sql, parameters=parameters))
 
     def query_arrow(self, sql: str, parameters: dict | None = None):
         """A query's result as a pyarrow Table."""
+        parameters = bound_parameters(sql, parameters)
         return self._run("a query", sql, lambda c: c.query_arrow(sql, parameters=parameters))
 
     def query_rows(
         self, sql: str, parameters: dict | None = None, settings: dict | None = None
     ) -> list[tuple]:
+        parameters = bound_parameters(sql, parameters)
         return self._run(
             "a query",
             sql,
@@ -305,6 +312,25 @@ class Warehouse:
 
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count() FROM {self.qualified(table)}"))
+
+
+# A `{name:Type}` placeholder, as clickhouse-connect finds them (its names are a subset of
+# these): with one the driver sends the parameters to the server, without it formats them in.
+_PLACEHOLDER = re.compile(r"\{[\w$]+:[^}]+\}")
+
+
+def bound_parameters(sql: str, parameters: dict | None) -> dict | None:
+    """The parameters to send with `sql`: None when it declares no `{name:Type}` placeholder.
+
+    Given parameters but no placeholder, clickhouse-connect pastes them into the SQL with
+    Python's %-formatting, which reads every `%` of the SQL (LIKE '%a%', formatDateTime(d,
+    '%Y'), "100%" in a comment) as a format and fails. starloom binds values only through
+    placeholders, so the parameters of a statement that declares none (a model that does
+    not use run_date, say) are unused and are not sent.
+    """
+    if not parameters or not _PLACEHOLDER.search(sql):
+        return None
+    return parameters
 
 
 def _userinfo_misread(url: str) -> bool:

@@ -146,8 +146,9 @@ def bind_parameters(sql: str, namespace: dict) -> tuple[str, dict]:
 
 
 def returns_rows(sql: str) -> bool:
-    """Whether a statement gives rows (SELECT, WITH, SHOW, ...) rather than being a command."""
-    text = re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S).lstrip().upper()
+    """Whether a statement gives rows (SELECT, WITH, SHOW, ...) rather than being a command.
+    Leading comments of every kind ClickHouse knows (--, # , #! and /* */) are skipped."""
+    text = re.sub(r"--[^\n]*|#[ !][^\n]*|/\*.*?\*/", " ", sql, flags=re.S).lstrip().upper()
     return text.startswith(_ROWS_STATEMENTS)
 
 

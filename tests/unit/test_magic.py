@@ -96,6 +96,7 @@ def test_missing_variables_and_unbindable_values_are_clear_errors():
 
 def test_statement_kind_and_options():
     assert returns_rows("-- note\n  with x AS (SELECT 1) SELECT * FROM x")
+    assert returns_rows("# note\n#! another\nSELECT 1")
     assert not returns_rows("CREATE TABLE t (a Int8) ENGINE = Memory")
     assert split_options("-o result") == ("result", "")
     assert split_options("--out=r SELECT 1") == ("r", " SELECT 1")

@@ -37,6 +37,7 @@ import nbformat
 import yaml
 
 from starloom.errors import ConfigError
+from starloom.settings import redact_text, redact_url
 from starloom.sources import raw_table
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,20 @@ _NAMES = re.compile(r"`([^`]+)`")
 
 
 def warehouse_namespace(settings) -> str:
-    """The OpenLineage namespace of the warehouse's tables (no credentials)."""
+    """The OpenLineage namespace of the warehouse's tables (no credentials).
+
+    The host and port are read from the redacted URL: urllib reads a password holding an
+    unencoded `#`, `/` or `?` as the host or port, which would put it in every event."""
     if settings.embedded:
         return "chdb://embedded"
     from urllib.parse import urlsplit
 
-    parts = urlsplit(settings.warehouse_url)
-    port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    parts = urlsplit(redact_url(settings.warehouse_url))
+    try:
+        port = parts.port
+    except ValueError:  # the build itself says so; the events still get a namespace
+        port = None
+    port = port or (8443 if parts.scheme == "https" else 8123)
     return f"clickhouse://{parts.hostname}:{port}"
 
 
@@ -333,8 +341,8 @@ def _transports(events_file: Path) -> list:
 
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"OPENLINEAGE_URL {url!r} is not an http(s) URL: set it to the lineage "
-                "server's address (for example http://localhost:5000) or unset it."
+                f"OPENLINEAGE_URL {redact_url(url)!r} is not an http(s) URL: set it to the "
+                "lineage server's address (for example http://localhost:5000) or unset it."
             )
         params: dict[str, Any] = {
             "url": url,
@@ -344,7 +352,15 @@ def _transports(events_file: Path) -> list:
         }
         if os.environ.get("OPENLINEAGE_API_KEY"):
             params["auth"] = {"type": "api_key", "apiKey": os.environ["OPENLINEAGE_API_KEY"]}
-        transports.append(HttpTransport(HttpConfig.from_dict(params)))
+        try:
+            transports.append(HttpTransport(HttpConfig.from_dict(params)))
+        except ValueError as exc:  # the client quotes the whole URL, password included
+            raise ConfigError(
+                f"OPENLINEAGE_URL {redact_url(url)!r} cannot be read "
+                f"({redact_text(str(exc), url)}): percent-encode any `#`, `/`, `?` or `@` in its "
+                "password (%23, %2F, %3F, %40), or leave the credentials out of the URL and give "
+                "the key in OPENLINEAGE_API_KEY."
+            ) from None
     return transports
 
 
@@ -358,8 +374,11 @@ def emit(events: list, events_file: Path) -> None:
             except Exception as exc:
                 if type(transport).__name__ == "FileTransport":
                     raise
+                url = os.environ["OPENLINEAGE_URL"].strip()
                 log.warning(
-                    "OpenLineage event not sent to %s: %s", os.environ["OPENLINEAGE_URL"], exc
+                    "OpenLineage event not sent to %s: %s",
+                    redact_url(url),
+                    redact_text(str(exc), url),
                 )
                 return
 

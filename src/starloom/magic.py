@@ -18,8 +18,10 @@ Values come from the notebook's variables and are sent to ClickHouse as query pa
 never pasted into the SQL text: `{name}` and `:name` bind the variable `name` with a type
 inferred from its Python value (int -> Int64, float -> Float64, str -> String, bool -> Bool,
 date -> Date32, datetime -> DateTime64(6), a list or tuple -> Array(...), None -> Nullable);
-`{name:Type}` (ClickHouse's own syntax) binds it with the type given. Text inside quotes,
-backquotes and comments is left alone, and so is the cast operator `::`.
+`{name:Type}` (ClickHouse's own syntax) binds it with the type given. String literals
+('...' with '' or \\' escapes, and $$...$$ or $tag$...$tag$), quoted names ("..." and
+`...`) and comments (--, # and /* */) are left alone, as ClickHouse reads them, and so is
+the cast operator `::`.
 
 Why not jupysql: with clickhouse-connect's SQLAlchemy dialect it does reach embedded chdb
 (`clickhousedb:///db?interface=chdb&path=...`) and servers, but it keeps its connection open
@@ -41,10 +43,12 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _TOKENS = re.compile(
     r"""
     (?P<skip>
-        '(?:[^'\\]|\\.|'')*'          # string literal
+        '(?:[^'\\]|\\.|'')*'          # string literal, with '' or \' for a quote
+      | (?<![\w$])\$(?P<tag>[A-Za-z0-9_]*)\$.*?\$(?P=tag)\$  # string: $$...$$, $t$...$t$
       | "(?:[^"\\]|\\.)*"             # quoted identifier
       | `(?:[^`\\]|\\.)*`             # quoted identifier
       | --[^\n]*                      # line comment
+      | \#[ !][^\n]*                  # line comment: "# " or "#!"
       | /\*.*?\*/                     # block comment
       | ::                            # cast operator
     )
@@ -142,8 +146,9 @@ def bind_parameters(sql: str, namespace: dict) -> tuple[str, dict]:
 
 
 def returns_rows(sql: str) -> bool:
-    """Whether a statement gives rows (SELECT, WITH, SHOW, ...) rather than being a command."""
-    text = re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S).lstrip().upper()
+    """Whether a statement gives rows (SELECT, WITH, SHOW, ...) rather than being a command.
+    Leading comments of every kind ClickHouse knows (--, # , #! and /* */) are skipped."""
+    text = re.sub(r"--[^\n]*|#[ !][^\n]*|/\*.*?\*/", " ", sql, flags=re.S).lstrip().upper()
     return text.startswith(_ROWS_STATEMENTS)
 
 

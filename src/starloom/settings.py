@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,15 +74,77 @@ class Settings:
         return f"ClickHouse server {redact_url(self.warehouse_url)}, database {self.database}"
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
+REDACTED = "***"
+# a query (or fragment) parameter whose value is a secret: password=, pass=, pwd=, token=,
+# access_token=, secret=, key=, api_key=, X-Amz-Signature=, sig=, auth=, credential=, ...
+_SECRET_NAME = re.compile(r"pass|pwd|token|secret|key|auth|credential|signature|^sig$", re.I)
+_PARAM = re.compile(r"(?<=[?&;#])([^=&;#?/]+)=([^&;#]*)")
 
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+
+def split_userinfo(url: str) -> tuple[str, str, str]:
+    """(`scheme://`, user info, the rest from its `@` on), or (`scheme://`, "", the rest).
+
+    The user info runs to the LAST `@` of the URL. urllib ends it at the first `/`, `?` or `#`
+    instead, so an unencoded one in a password is read as a path, query or fragment and the
+    password is then shown as if it were the host, the port or the query. Taking the last `@`
+    may take a query's `@` too: then more than the password is hidden, never less.
+    A URL without `scheme://` (user:pw@host:8123) is read the same way from its start.
+    """
+    scheme_end = url.find("://")
+    start = scheme_end + 3 if scheme_end >= 0 else 0
+    at = url.rfind("@", start)
+    if at < 0:
+        return url[:start], "", url[start:]
+    return url[:start], url[start:at], url[at:]
+
+
+def _mask_secret_params(text: str) -> str:
+    def mask(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2)
+        return f"{name}={REDACTED}" if value and _SECRET_NAME.search(name) else match.group(0)
+
+    return _PARAM.sub(mask, text)
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be shown: the password of its user info and the values of its
+    secret-looking query parameters (password=, token=, key=, ...) replaced by ***.
+
+    Any shape is handled, an unencoded `#`, `/`, `?` or `@` in the password included (see
+    split_userinfo); use it wherever a URL reaches a message, a log or a file.
+    """
+    scheme, userinfo, rest = split_userinfo(url)
+    user, colon, password = userinfo.partition(":")
+    if colon and password:
+        userinfo = f"{user}:{REDACTED}"
+    return _mask_secret_params(scheme + userinfo + rest)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets a URL carries (its password, its secret query values), as written and
+    percent-decoded, longest first: what must not appear in any text shown next to it.
+
+    The pieces of a password between unencoded `#`, `/`, `?` and `@` are secrets too (those
+    of 3 characters or more): a parser that splits the URL there quotes them one by one.
+    """
+    from urllib.parse import unquote
+
+    _, userinfo, rest = split_userinfo(url)
+    password = userinfo.partition(":")[2]
+    found = [password, *(p for p in re.split(r"[#/?@]", password) if len(p) >= 3)]
+    found += [m.group(2) for m in _PARAM.finditer(rest) if _SECRET_NAME.search(m.group(1))]
+    found += [unquote(value) for value in found]
+    return sorted({value for value in found if value}, key=len, reverse=True)
+
+
+def redact_text(text: str, url: str) -> str:
+    """`text` (an error from a library handed `url`) with `url` and each of its secrets
+    replaced by their redacted forms: libraries quote the URL they were given, whole or
+    in parts, and never hide its password."""
+    text = text.replace(url, redact_url(url))
+    for secret in url_secrets(url):
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def load_settings(project_dir: Path | None = None) -> Settings:

@@ -17,20 +17,21 @@ from __future__ import annotations
 import atexit
 import contextlib
 import random
+import re
 import threading
 import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from starloom.errors import ConfigError, WarehouseError, WarehouseLockedError
 from starloom.notebook import in_jupyter_kernel
-from starloom.settings import Settings, load_settings, redact_url
+from starloom.settings import Settings, load_settings, redact_text, redact_url, split_userinfo
 
 
 def quote_identifier(name: str) -> str:
@@ -151,10 +152,21 @@ class Warehouse:
                 "http://user@host:8123 or https://user@host:8443 (the password goes in "
                 "STARLOOM_CLICKHOUSE_PASSWORD, never in the URL)."
             )
+        if _userinfo_misread(url):
+            raise ConfigError(
+                f"Warehouse URL {redact_url(url)!r} cannot be read: a `#`, `/` or `?` comes "
+                "before its last `@` (as in a password holding one unencoded), so the host would "
+                "be read from the middle of the password. Leave the password out of the URL and "
+                "set STARLOOM_CLICKHOUSE_PASSWORD instead, or percent-encode it (# as %23, / as "
+                "%2F, ? as %3F, @ as %40)."
+            )
         try:
             port = parts.port or (8443 if parts.scheme == "https" else 8123)
         except ValueError:
-            raise ConfigError(f"Warehouse URL {redact_url(url)!r} has an invalid port.") from None
+            raise ConfigError(
+                f"Warehouse URL {redact_url(url)!r} has an invalid port: give a number from 1 to "
+                "65535 after the host (the password goes in STARLOOM_CLICKHOUSE_PASSWORD)."
+            ) from None
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         kwargs: dict[str, Any] = {}
         if "compress" in options:
@@ -163,15 +175,16 @@ class Warehouse:
             return clickhouse_connect.get_client(
                 host=parts.hostname,
                 port=port,
-                username=parts.username or "default",
-                password=self.settings.password or (parts.password or ""),
+                username=unquote(parts.username or "") or "default",
+                password=self.settings.password or unquote(parts.password or ""),
                 secure=parts.scheme == "https",
                 connect_timeout=int(options.get("connect_timeout", 10)),
                 **kwargs,
             )
         except ClickHouseError as exc:
             raise WarehouseError(
-                f"Could not reach the ClickHouse server at {redact_url(url)}: {_first_line(exc)}. "
+                f"Could not reach the ClickHouse server at {redact_url(url)}: "
+                f"{redact_text(_first_line(exc), url)}. "
                 "Check that the server runs and the URL, user and STARLOOM_CLICKHOUSE_PASSWORD are "
                 "right, or unset STARLOOM_CLICKHOUSE_URL to use the embedded warehouse."
             ) from None
@@ -228,8 +241,11 @@ class Warehouse:
                     f"{sql.strip()[:2000]}"
                 ) from None
 
+    # Every statement method takes `parameters` for its `{name:Type}` placeholders, bound by
+    # the server; the ones a statement does not declare are dropped (see bound_parameters).
     def command(self, sql: str, parameters: dict | None = None, settings: dict | None = None):
         """Run a statement that returns no rows (DDL, INSERT ... SELECT)."""
+        parameters = bound_parameters(sql, parameters)
         return self._run(
             "a command",
             sql,
@@ -238,15 +254,18 @@ class Warehouse:
 
     def query_df(self, sql: str, parameters: dict | None = None):
         """A query's result as a pandas DataFrame."""
+        parameters = bound_parameters(sql, parameters)
         return self._run("a query", sql, lambda c: c.query_df(sql, parameters=parameters))
 
     def query_arrow(self, sql: str, parameters: dict | None = None):
         """A query's result as a pyarrow Table."""
+        parameters = bound_parameters(sql, parameters)
         return self._run("a query", sql, lambda c: c.query_arrow(sql, parameters=parameters))
 
     def query_rows(
         self, sql: str, parameters: dict | None = None, settings: dict | None = None
     ) -> list[tuple]:
+        parameters = bound_parameters(sql, parameters)
         return self._run(
             "a query",
             sql,
@@ -293,6 +312,36 @@ class Warehouse:
 
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count() FROM {self.qualified(table)}"))
+
+
+# A `{name:Type}` placeholder, as clickhouse-connect finds them (its names are a subset of
+# these): with one the driver sends the parameters to the server, without it formats them in.
+_PLACEHOLDER = re.compile(r"\{[\w$]+:[^}]+\}")
+
+
+def bound_parameters(sql: str, parameters: dict | None) -> dict | None:
+    """The parameters to send with `sql`: None when it declares no `{name:Type}` placeholder.
+
+    Given parameters but no placeholder, clickhouse-connect pastes them into the SQL with
+    Python's %-formatting, which reads every `%` of the SQL (LIKE '%a%', formatDateTime(d,
+    '%Y'), "100%" in a comment) as a format and fails. starloom binds values only through
+    placeholders, so the parameters of a statement that declares none (a model that does
+    not use run_date, say) are unused and are not sent.
+    """
+    if not parameters or not _PLACEHOLDER.search(sql):
+        return None
+    return parameters
+
+
+def _userinfo_misread(url: str) -> bool:
+    """Whether urllib ends the URL's user info elsewhere than at its last `@`.
+
+    urllib stops the host part at the first `/`, `?` or `#`, so with one of them unencoded in
+    the password it takes the rest of the password for the host, port, path or query: the
+    connection would go to the wrong place, and the password would be shown as that place.
+    """
+    netloc = urlsplit(url).netloc
+    return split_userinfo(url)[1] != (netloc.rpartition("@")[0] if "@" in netloc else "")
 
 
 def _first_line(exc: Exception) -> str:

@@ -350,3 +350,40 @@ def test_model_settings_apply_to_its_build(wh, tmp_path):
     write_model(sql_dir, "daily", {**TABLE_HEADER, "settings": ["max_rows_to_read"]}, body)
     with pytest.raises(ModelError, match="settings must map ClickHouse setting names"):
         build(wh, sql_dir, "daily")
+
+
+# -- SQL holding `%` ---------------------------------------------------------------------------
+PERCENT_MODEL = (
+    "-- 100% of the sales, and which of them hold a 5\n"
+    "SELECT id, formatDateTime(day, '%Y') AS year, toString(amount) LIKE '%5%' AS has_5\n"
+    "FROM {{ source('t', 'sales') }}\n"
+    "WHERE day <= toDate('2024-12-31') -- every day, 100%\n"
+)
+
+
+@pytest.mark.parametrize(
+    "materialization", ["view", "table", "incremental", "incremental, run_date bound"]
+)
+def test_a_percent_sign_in_a_model_does_not_break_its_build(wh, tmp_path, materialization):
+    """The runner binds run_date and lookback_start to every statement of a model; the driver
+    %-formats a statement that declares none of them, so LIKE '%5%' or '%Y' broke the build."""
+    sql_dir = tmp_path / "sql"
+    sql = PERCENT_MODEL
+    if materialization.endswith("bound"):
+        materialization, sql = "incremental", sql.replace("toDate('2024-12-31')", "{run_date:Date}")
+    header = {
+        "description": "Sales by year",
+        "materialization": materialization,
+        "columns": {"id": {"description": "Sale", "tests": ["unique", "not_null"]}},
+    }
+    if materialization != "view":
+        header["order_by"] = ["id"]
+    if materialization == "incremental":
+        header["incremental_strategy"] = "append"
+    write_model(sql_dir, "sales_by_year", header, sql)
+    set_source(wh, [(1, "2024-01-01", 5, "2024-01-01"), (2, "2024-01-02", 7, "2024-01-02")])
+    build(wh, sql_dir, "sales_by_year")
+    if materialization == "incremental":
+        build(wh, sql_dir, "sales_by_year", run_date="2024-01-06")  # the incremental path too
+    rows = wh.query_rows("SELECT DISTINCT id, year, has_5 FROM sales_by_year ORDER BY id")
+    assert rows == [(1, "2024", True), (2, "2024", False)]

@@ -61,6 +61,28 @@ def test_round_trip_and_parameters(tmp_path):
     assert wh.query_arrow("SELECT id FROM t ORDER BY id").column("id").to_pylist() == [1, 2]
 
 
+PERCENT_SQL = (
+    "SELECT count() AS n, any(formatDateTime(toDate('2024-03-05'), '%Y')) AS year\n"
+    "FROM numbers(20) WHERE toString(number) LIKE '%1%' -- 100% of the matches\n"
+)
+
+
+def test_percent_signs_in_sql_given_parameters_it_does_not_use(tmp_path):
+    """The driver %-formats SQL that has parameters but no {name:Type} placeholder, so a `%`
+    in a LIKE pattern, a date format or a comment must not meet unused parameters."""
+    wh = Warehouse(_settings(tmp_path))
+    unused = {"run_date": "2024-01-05"}
+    assert wh.query_rows(PERCENT_SQL, unused) == [(11, "2024")]  # 1 and 10..19
+    assert wh.scalar(PERCENT_SQL, unused) == 11
+    assert wh.query_df(PERCENT_SQL, unused).year.tolist() == ["2024"]
+    assert wh.query_arrow(PERCENT_SQL, unused).column("n").to_pylist() == [11]
+    wh.command(f"CREATE TABLE pct ENGINE = MergeTree ORDER BY n AS {PERCENT_SQL}", unused)
+    assert wh.query_rows("SELECT n, year FROM pct") == [(11, "2024")]
+    # with a placeholder the parameters are bound by the server, the `%` left alone
+    bound = PERCENT_SQL.replace("numbers(20)", "numbers({limit:UInt8})")
+    assert wh.query_rows(bound, {"limit": 20}) == [(11, "2024")]
+
+
 def _another_process_opens(path: Path) -> bool:
     """Whether another process can open the embedded directory right away."""
     done = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import time
+from urllib.parse import quote
 
 import clickhouse_connect
 import pandas as pd
@@ -182,6 +183,56 @@ def test_unreachable_server_is_reported_quickly(tmp_path):
 def test_malformed_url_is_a_config_error(tmp_path, url):
     with pytest.raises(ConfigError, match="Warehouse URL"):
         make_warehouse(tmp_path, url).tables()
+
+
+# Two random-looking halves: a leak of either half of a password is a leak.
+A, B = "pA55wdA9f3", "pB66wdB0e4"
+
+
+@pytest.mark.parametrize(
+    "userinfo_and_query",
+    [
+        (f"default:{A}#{B}", ""),
+        (f"default:{A}/{B}", ""),
+        (f"default:{A}?{B}", ""),
+        (f"default:{A}@{B}", ""),
+        (f"default:1234/{A}{B}", ""),  # urllib reads user "default", port 1234
+        (f"default:{A}#/?@{B}", "?compress=0"),
+        ("default", f"?password={A}{B}&connect_timeout=2"),
+        ("default", f"?compress=0&pass={A}{B}"),
+        ("default", f"?token={A}{B}"),
+        ("default", f"?secret={A}{B}"),
+        ("default", f"?key={A}{B}"),
+    ],
+)
+def test_no_url_shape_shows_its_password(tmp_path, userinfo_and_query):
+    userinfo, query = userinfo_and_query
+    port = closed_port()
+    url = f"http://{userinfo}@127.0.0.1:{port}/{query}"
+    warehouse = make_warehouse(tmp_path, url)
+    with pytest.raises((ConfigError, WarehouseError)) as err:
+        warehouse.tables()
+    message = str(err.value)
+    for shown in (message, warehouse.describe()):
+        assert A not in shown and B not in shown, shown
+    assert "STARLOOM_CLICKHOUSE_PASSWORD" in message
+
+
+@pytest.mark.parametrize("special", ["#", "/", "?"])
+def test_an_unencoded_url_password_is_a_config_error_saying_what_to_do(tmp_path, special):
+    url = f"http://default:{A}{special}{B}@127.0.0.1:{closed_port()}/"
+    with pytest.raises(ConfigError, match="percent-encode") as err:
+        make_warehouse(tmp_path, url).tables()
+    assert "http://default:***@127.0.0.1:" in str(err.value)
+
+
+def test_a_percent_encoded_url_password_is_decoded(tmp_path, clickhouse_server_factory):
+    password = f"{A}#/?@:%{B}"
+    server = clickhouse_server_factory(password=password)
+    inline = server.url.replace("default@", f"default:{quote(password, safe='')}@")
+    warehouse = make_warehouse(tmp_path, inline)
+    assert warehouse.scalar("SELECT 1") == 1
+    assert password not in warehouse.describe() and A not in warehouse.describe()
 
 
 def test_wrong_password_is_refused(tmp_path, clickhouse_server_with_password):

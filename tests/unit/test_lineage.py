@@ -14,8 +14,9 @@ from openlineage.client.serde import Serde
 from tests.support.project import REPO
 
 from starloom import lineage
+from starloom.errors import ConfigError
 from starloom.models import Model, load_models
-from starloom.settings import load_settings
+from starloom.settings import Settings, load_settings
 
 
 def _model(sql: str, name: str = "fct_x") -> Model:
@@ -147,3 +148,42 @@ def test_unreachable_endpoint_does_not_fail(project, monkeypatch):
     monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
     lineage.emit(_events(project), project / lineage.EVENTS_FILE)
     assert len(lineage.read_events(project / lineage.EVENTS_FILE)) == 2
+
+
+# Two random-looking halves: a leak of either half of a password is a leak.
+A, B = "pA55wdA9f3", "pB66wdB0e4"
+
+
+def test_an_unreachable_endpoint_is_logged_without_its_password(project, monkeypatch, caplog):
+    monkeypatch.setenv("OPENLINEAGE_URL", f"http://lineage:{A}@127.0.0.1:9/?token={B}")
+    with caplog.at_level("WARNING", logger=lineage.log.name):
+        lineage.emit(_events(project), project / lineage.EVENTS_FILE)
+    assert "OpenLineage event not sent to http://lineage:***@127.0.0.1:9" in caplog.text
+    assert A not in caplog.text and B not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (f"ftp://lineage:{A}@127.0.0.1:9", r"is not an http\(s\) URL"),
+        (f"lineage:{A}@127.0.0.1:9", r"is not an http\(s\) URL"),
+        (f"http://lineage:{A}#{B}@127.0.0.1:9", "percent-encode"),
+        (f"http://lineage:{A}/{B}@127.0.0.1:9", "percent-encode"),
+        (f"http://lineage:{A}?{B}@127.0.0.1:9", "percent-encode"),
+    ],
+)
+def test_a_bad_openlineage_url_is_a_config_error_without_its_password(
+    project, monkeypatch, url, says
+):
+    monkeypatch.setenv("OPENLINEAGE_URL", url)
+    with pytest.raises(ConfigError, match=says) as err:
+        lineage.emit(_events(project), project / lineage.EVENTS_FILE)
+    assert A not in str(err.value) and B not in str(err.value)
+    assert "lineage:***@" in str(err.value)
+
+
+@pytest.mark.parametrize("special", ["#", "/", "?"])
+def test_the_warehouse_namespace_never_holds_a_password(tmp_path, special):
+    url = f"http://default:1234{special}{A}@ch.example:8123/?compress=0"
+    settings = Settings(tmp_path, tmp_path / "wh", warehouse_url=url)
+    assert lineage.warehouse_namespace(settings) == "clickhouse://ch.example:8123"

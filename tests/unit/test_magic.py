@@ -37,6 +37,37 @@ def test_quoted_text_comments_and_casts_are_left_alone():
 
 
 @pytest.mark.parametrize(
+    "literal",
+    [
+        "'it''s :a and {a}'",  # '' escape
+        "'it\\'s :a and {a}'",  # \' escape
+        "'a backslash \\\\', ':a'",  # an escaped backslash ends the literal
+        "'''' || ':a'",  # a lone quote, then another literal
+        "'line one\n:a {a}'",
+        "$$ :a {a} $$",
+        '$$it\'s :a, {a} and "a"$$',  # a quote inside $$...$$ opens no literal
+        "$$it's$$ || ':a {a}'",  # ... so the next literal is still one
+        "$tag$ :a $$ {a} $tag$",  # tagged: ends only at its own tag
+        "$$multi\nline :a$$",
+        "-- :a {a} it's\n",
+        "/* :a\n {a} it's */",
+        "# :a {a} it's\n",  # ClickHouse's other line comments
+        "#! :a {a}\n",
+    ],
+)
+def test_string_literals_and_comments_are_left_alone(literal):
+    text = f"SELECT {literal}, :a, {{a}} FROM t"
+    sql, params = bind_parameters(text, {"a": 1})
+    assert sql == f"SELECT {literal}, {{a:Int64}}, {{a:Int64}} FROM t"
+    assert params == {"a": 1}
+
+
+def test_dollars_inside_a_name_open_no_string():
+    sql, params = bind_parameters("SELECT a$b$ + :a, c$$ FROM t", {"a": 1})
+    assert sql == "SELECT a$b$ + {a:Int64}, c$$ FROM t" and params == {"a": 1}
+
+
+@pytest.mark.parametrize(
     "value, expected",
     [
         (True, "Bool"),
@@ -65,6 +96,7 @@ def test_missing_variables_and_unbindable_values_are_clear_errors():
 
 def test_statement_kind_and_options():
     assert returns_rows("-- note\n  with x AS (SELECT 1) SELECT * FROM x")
+    assert returns_rows("# note\n#! another\nSELECT 1")
     assert not returns_rows("CREATE TABLE t (a Int8) ENGINE = Memory")
     assert split_options("-o result") == ("result", "")
     assert split_options("--out=r SELECT 1") == ("r", " SELECT 1")
@@ -125,6 +157,16 @@ def test_commands_run_and_return_nothing(shell, wh):
     outcome = _run(shell, "%sql INSERT INTO nums SELECT number FROM numbers({rows})")
     assert outcome.error_in_exec is None and outcome.result is None
     assert wh.count("nums") == 7
+
+
+def test_literals_and_comments_reach_the_engine_as_written(shell, wh):
+    shell.user_ns["a"] = 5
+    select = "SELECT $$it's :a {a}$$ AS heredoc, 'it''s :a' AS quoted, :a AS a"
+    outcome = _run(shell, f"%%sql\n{select} -- :a\n# :a {{a}}\n")
+    assert outcome.error_in_exec is None, outcome.error_in_exec
+    assert outcome.result.to_dict("records") == [
+        {"heredoc": "it's :a {a}", "quoted": "it's :a", "a": 5}
+    ]
 
 
 def test_errors_name_the_problem(shell, wh):

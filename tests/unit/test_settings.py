@@ -7,7 +7,13 @@ import datetime as dt
 import pytest
 
 from starloom.errors import ConfigError
-from starloom.settings import find_project_dir, load_settings, parse_run_date, redact_url
+from starloom.settings import (
+    find_project_dir,
+    load_settings,
+    parse_run_date,
+    redact_text,
+    redact_url,
+)
 
 
 @pytest.fixture
@@ -86,3 +92,64 @@ def test_run_date_accepts_iso_dates(value):
 def test_run_date_rejects_other_formats(value):
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         parse_run_date(value)
+
+
+# Two random-looking halves: a leak of either half of a password is a leak.
+A, B = "pA55wdA9f3", "pB66wdB0e4"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"https://u:{A}@h:8443/x", "https://u:***@h:8443/x"),
+        (f"http://default:{A}#{B}@h:8123/?compress=0", "http://default:***@h:8123/?compress=0"),
+        (f"http://default:{A}/{B}@h:8123", "http://default:***@h:8123"),
+        (f"http://default:{A}?{B}@h:8123/db", "http://default:***@h:8123/db"),
+        (f"http://default:{A}@{B}@h:8123", "http://default:***@h:8123"),
+        (f"http://default:8123/{A}@h:8123", "http://default:***@h:8123"),  # a "port" first
+        (f"http://default:{A}#/?@{B}@h:8123/?x=1", "http://default:***@h:8123/?x=1"),
+        (f"http://default:{A}%23{B}@h:8123", "http://default:***@h:8123"),  # encoded
+        (f"default:{A}@h:8123", "default:***@h:8123"),  # no scheme
+        (f"http://h:8123/?password={A}&compress=0", "http://h:8123/?password=***&compress=0"),
+        (f"http://h/?compress=0&pass={A}", "http://h/?compress=0&pass=***"),
+        (f"http://h/?token={A}", "http://h/?token=***"),
+        (f"http://h/?client_secret={A};x=1", "http://h/?client_secret=***;x=1"),
+        (f"http://h/?api_key={A}&KEY={B}", "http://h/?api_key=***&KEY=***"),
+        (f"http://h/x?X-Amz-Signature={A}", "http://h/x?X-Amz-Signature=***"),
+        (f"http://h/#access_token={A}", "http://h/#access_token=***"),
+        (f"http://u:{A}@h/?pwd={B}", "http://u:***@h/?pwd=***"),
+    ],
+)
+def test_redact_url_hides_the_secret_of_any_shape(url, shown):
+    assert redact_url(url) == shown
+    assert A not in redact_url(url) and B not in redact_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://default@127.0.0.1:9/?connect_timeout=2",
+        "https://h:8443/db?compress=0&database=shop",
+        "tcp://scheduler:8786",
+        "http://u:@h:8123",  # an empty password
+        "",
+    ],
+)
+def test_redact_url_leaves_urls_without_secrets_alone(url):
+    assert redact_url(url) == url
+
+
+def test_a_query_at_sign_hides_more_never_less():
+    shown = redact_url(f"http://u:{A}@h:8123/?email=a@b.org")
+    assert A not in shown and "u:***@" in shown
+
+
+def test_redact_text_hides_the_url_and_its_secrets_wherever_they_appear():
+    url = f"http://lineage:{A}#{B}@h:5000/?token={B}x"
+    text = (
+        f"Need valid url, passed {url}. Failed to parse: 'lineage:{A}' is not a valid host; "
+        f"fragment {B}@h:5000; decoded {A}"
+    )
+    shown = redact_text(text, url)
+    assert A not in shown and B not in shown
+    assert "passed http://lineage:***@h:5000/?token=***." in shown

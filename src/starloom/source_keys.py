@@ -108,5 +108,25 @@ def check_keys(spec, level: str, where: str) -> dict:
 
 def markdown_table(level: str) -> str:
     """The keys of a level as a Markdown table, for the docs."""
-    rows = [f"| `{k}` | {v} |" for k, v in LEVELS[level].items()]
+    rows = [f"| `{k}` | {v.replace('|', '&#124;')} |" for k, v in LEVELS[level].items()]
     return "\n".join(["| key | meaning |", "|---|---|", *rows])
+
+
+def write_key_tables(text: str) -> str:
+    """`text` (a Markdown page) with each `<!-- keys:LEVEL -->...<!-- /keys -->` block
+    holding the current table of that level."""
+    for level in LEVELS:
+        start, end = f"<!-- keys:{level} -->", "<!-- /keys -->"
+        if start in text:
+            head, rest = text.split(start, 1)
+            _, tail = rest.split(end, 1)
+            text = f"{head}{start}\n{markdown_table(level)}\n{end}{tail}"
+    return text
+
+
+if __name__ == "__main__":  # python -m starloom.source_keys docs/sources.md
+    import sys
+    from pathlib import Path
+
+    page = Path(sys.argv[1])
+    page.write_text(write_key_tables(page.read_text()))

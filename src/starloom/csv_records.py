@@ -146,32 +146,36 @@ OPEN = "a quote that is never closed"
 
 
 class _Lines:
-    """The lines of a stream from a line number on, with lines pushed back to read again."""
+    """A stream read by blocks of whole lines, numbered; bytes can be given back to be read
+    again first (lines a bad record borrowed past its block)."""
 
     def __init__(self, stream, first_line: int, end: int | None):
         self.stream, self.next_no, self.left = stream, first_line, end
-        self.back: list[tuple[int, bytes]] = []  # read again first (last item next)
+        self.back = b""
 
     def block(self, size: int) -> tuple[int, bytes]:
-        """(first line number, bytes of whole lines) from the stream; b'' at the end."""
-        if self.left is not None:
-            size = min(size, self.left)
-        data = self.stream.read(size) if size > 0 else b""
-        if data and not data.endswith(b"\n") and (self.left is None or len(data) < self.left):
-            data += self.stream.readline()
-        if self.left is not None:
-            self.left -= len(data)
-        first = self.next_no
-        self.next_no += data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+        """(first line number, bytes of whole lines); b'' at the end."""
+        data, self.back = self.back, b""
+        first = self.next_no - data.count(b"\n")
+        want = size if self.left is None else min(size, self.left)
+        if want > 0:
+            more = self.stream.read(want)
+            if more and not more.endswith(b"\n") and (self.left is None or len(more) < self.left):
+                more += self.stream.readline()
+            if self.left is not None:
+                self.left -= len(more)
+            self.next_no += more.count(b"\n")
+            data += more
         return first, data
 
-    def more(self) -> tuple[int, bytes] | None:
-        """One more line past the range (a record that started in it may end after it)."""
+    def more(self) -> bytes:
+        """One more line from the stream, past the block (b'' at the end)."""
         raw = self.stream.readline()
-        if not raw:
-            return None
-        self.next_no += 1
-        return self.next_no - 1, raw
+        self.next_no += raw.count(b"\n")
+        return raw
+
+    def give_back(self, data: bytes) -> None:
+        self.back = data + self.back
 
 
 def read_records(
@@ -180,67 +184,140 @@ def read_records(
     names: list[str],
     first_line: int,
     end: int | None = None,
-    rows_per_chunk: int = 200_000,
 ) -> Iterator[Chunk]:
     """The records of `stream` (positioned on the first data line, numbered `first_line`)
-    as chunks. With `end`, only records starting in the next `end` bytes."""
+    as chunks, one per block. With `end`, only records starting in the next `end` bytes.
+
+    Each block's lines are classified with numpy: a line whose quotes are all whole quoted
+    fields (the usual case, even when every field is quoted) is one record, split by Arrow's
+    CSV reader; any other line starts a record read by `_Fields`, which may take the lines
+    after it."""
     fields = _Fields(dialect)
     src = _Lines(stream, first_line, end)
-    special = [c.encode() for c in (dialect.quote, dialect.escape) if c]
-    rows: list[list] = []
-    lines: list[int] = []
-    broken: list[str | None] = []
-    bad: list[tuple[int, str, str]] = []
-
-    def flush() -> Chunk:
-        chunk = _chunk_of_rows(rows, lines, bad, broken, names)
-        rows.clear(), lines.clear(), bad.clear(), broken.clear()
-        return chunk
-
     while True:
         first, data = src.block(BLOCK_BYTES)
         if not data:
-            break
-        if not any(s in data for s in special) and data.count(b"\r") == data.count(b"\r\n"):
-            if rows or bad:
-                yield flush()
-            yield _fast_block(data, first, dialect, names)
+            return
+        yield _block(data, first, dialect, names, fields, src)
+
+
+def _classify(buf: np.ndarray, starts, stops, ends, dialect: CsvDialect):
+    """Per line: (fields outside quotes, True where the line is a record on its own whose
+    every quote belongs to a whole quoted field on that line)."""
+    n = len(starts)
+
+    def line_of(positions):
+        return np.searchsorted(ends, positions)
+
+    delims = np.flatnonzero(buf == ord(dialect.delimiter))
+    safe = np.ones(n, dtype=bool)
+    cr = np.flatnonzero(buf == 13)  # a \r anywhere but before the line end: read slowly
+    if len(cr):
+        safe[line_of(cr[cr != stops[line_of(cr)]])] = False
+    outside = delims
+    if dialect.quote:
+        q = ord(dialect.quote)
+        quotes = np.flatnonzero(buf == q)
+        if len(quotes):
+            qline = line_of(quotes)
+            at_start = np.searchsorted(quotes, starts)  # quotes before each line
+            local = np.arange(len(quotes)) - at_start[qline]  # quotes before it on its line
+            prev = np.where(quotes > starts[qline], buf[np.maximum(quotes - 1, 0)], -1)
+            at_end = quotes + 1 >= stops[qline]
+            nxt = np.where(at_end, -1, buf[np.minimum(quotes + 1, len(buf) - 1)])
+            d = ord(dialect.delimiter)
+            opens_ok = (prev == -1) | (prev == d) | (prev == q)
+            closes_ok = at_end | (nxt == d) | (nxt == q)
+            ok = np.where(local % 2 == 0, opens_ok, closes_ok)
+            safe[qline[~ok]] = False
+            safe[np.bincount(qline, minlength=n) % 2 == 1] = False
+            dline = line_of(delims)
+            inside = (np.searchsorted(quotes, delims) - at_start[dline]) % 2 == 1
+            outside = delims[~inside]
+    counts = np.bincount(line_of(outside), minlength=n) + 1
+    return counts, safe
+
+
+def _block(data: bytes, first: int, dialect, names, fields: _Fields, src: _Lines) -> Chunk:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if not data.endswith(b"\n"):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    stops = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13))  # without \r\n
+    numbers = first + np.arange(len(ends))
+    empty = stops == starts  # an empty line is not a row
+    if dialect.escape:
+        counts, safe = np.zeros(len(ends), dtype=np.int64), np.zeros(len(ends), dtype=bool)
+    else:
+        counts, safe = _classify(buf, starts, stops, ends, dialect)
+    take = ~empty & safe  # lines split by Arrow
+    rows, lines, broken, bad = [], [], [], []
+    slow = np.flatnonzero(~empty & ~safe)
+    done_until = 0  # lines before this one are read
+    for u in slow:
+        if u < done_until:
             continue
-        pending = list(zip(range(first, first + data.count(b"\n") + 1), _split_lines(data)))
-        pending.reverse()
-        while pending:
-            no, raw = pending.pop()
-            text, wrong = _decode(raw, dialect.encoding)
-            body = _strip_end(text)
-            if not body:
-                continue
-            got = fields.split(body)
-            used: list[tuple[int, bytes]] = []
-            size = len(raw)
-            while got is OPEN and size <= MAX_RECORD_BYTES:
-                nxt = pending.pop() if pending else src.more()
-                if nxt is None:
-                    break
-                used.append(nxt)
-                size += len(nxt[1])
-                more_text, more_wrong = _decode(nxt[1], dialect.encoding)
-                wrong = wrong or more_wrong
-                text += more_text
-                if fields.cont.match(more_text) or not more_text.endswith("\n"):
-                    got = fields.split(_strip_end(text))
-            if isinstance(got, list) and len(got) != len(names):
-                got = f"malformed CSV line ({len(got)} fields, expected {len(names)})"
-            if isinstance(got, str):  # a bad row: its first line alone; read the rest again
-                pending.extend(reversed(used))
-                bad.append((no, got, body))
-                continue
-            rows.append(got)
-            lines.append(no)
-            broken.append(wrong)
-            if len(rows) >= rows_per_chunk:
-                yield flush()
-    if rows or bad:
-        yield flush()
+        used, record = _slow_record(data, starts, ends, u, dialect, fields, src, names)
+        no = int(numbers[u])
+        if isinstance(record, str):
+            bad.append((no, record, _decode(data[starts[u] : stops[u]], dialect.encoding)[0]))
+            done_until = u + 1
+            continue
+        values, wrong = record
+        rows.append(values), lines.append(no), broken.append(wrong)
+        take[u : u + used] = False
+        done_until = u + used
+    fits = take & (counts == len(names))
+    for i in np.flatnonzero(take & ~fits):
+        text = _decode(data[starts[i] : stops[i]], dialect.encoding)[0]
+        reason = f"malformed CSV line ({int(counts[i])} fields, expected {len(names)})"
+        bad.append((int(numbers[i]), reason, text))
+    fast = _arrow_split(data, starts, ends, fits, dialect, names)
+    fast_lines = numbers[fits]
+    if not rows:
+        return Chunk(fast[0], fast_lines, bad, fast[1])
+    slow_chunk = _chunk_of_rows(rows, lines, [], broken, names)
+    columns = {n: pa.concat_arrays([fast[0][n], slow_chunk.columns[n]]) for n in names}
+    wrong = None
+    if fast[1] or slow_chunk.broken:
+        wrong = (fast[1] or [None] * len(fast_lines)) + (slow_chunk.broken or [None] * len(rows))
+    return Chunk(columns, np.concatenate([fast_lines, slow_chunk.lines]), bad, wrong)
+
+
+def _slow_record(data, starts, ends, u, dialect, fields: _Fields, src: _Lines, names):
+    """(lines used, (fields, bytes problem) or the reason the record at line `u` is bad).
+
+    A record open at the end of its line takes the next lines, past the block if need be;
+    lines it took past the block are given back to be read again when it is bad."""
+    end_u = int(ends[u]) + 1
+    raw = data[starts[u] : end_u]
+    text, wrong = _decode(raw, dialect.encoding)
+    got = fields.split(_strip_end(text))
+    used, size, borrowed = 1, len(raw), b""
+    while got is OPEN and size <= MAX_RECORD_BYTES:
+        i = u + used
+        if i < len(starts):
+            nxt = data[starts[i] : int(ends[i]) + 1]
+        else:
+            nxt = src.more()
+            if not nxt:
+                break
+            borrowed += nxt
+        used += 1
+        size += len(nxt)
+        more_text, more_wrong = _decode(nxt, dialect.encoding)
+        wrong = wrong or more_wrong
+        text += more_text
+        if fields.cont.match(more_text) or not more_text.endswith("\n"):
+            got = fields.split(_strip_end(text))
+    if isinstance(got, list) and len(got) != len(names):
+        got = f"malformed CSV line ({len(got)} fields, expected {len(names)})"
+    if isinstance(got, str):
+        if borrowed:
+            src.give_back(borrowed)
+        return 1, got
+    return used, (got, wrong)
 
 
 def _split_lines(data: bytes) -> list[bytes]:
@@ -305,36 +382,18 @@ def _chunk_of_rows(rows, lines, bad, broken, names) -> Chunk:
     return Chunk(columns, np.asarray(lines, dtype=np.int64), list(bad), wrong)
 
 
-def _fast_block(data: bytes, first: int, dialect: CsvDialect, names: list[str]) -> Chunk:
-    """A block with no quote or escape character: every line is a record, its fields
-    between delimiters. Field counts are checked per line with numpy, and the good lines
-    split by Arrow's CSV reader (with quoting off, which then splits exactly so)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10)
-    if not data.endswith(b"\n"):
-        ends = np.append(ends, len(data))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    stops = ends - ((ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13))  # drop a \r
-    numbers = first + np.arange(len(ends))
-    keep = stops > starts  # an empty line is not a row
-    delim = np.concatenate(([0], np.cumsum(buf == ord(dialect.delimiter))))
-    counts = delim[stops] - delim[starts] + 1
-    fits = counts == len(names)
-    bad = [
-        (
-            int(numbers[i]),
-            f"malformed CSV line ({int(counts[i])} fields, expected {len(names)})",
-            *_decode(data[starts[i] : stops[i]], dialect.encoding)[:1],
-        )
-        for i in np.flatnonzero(keep & ~fits)
-    ]
-    rows = keep & fits
+def _arrow_split(data: bytes, starts, ends, rows, dialect: CsvDialect, names: list[str]):
+    """(columns of text, per-row problem or None) of the lines `rows` of a block, each a
+    record whose quotes are whole quoted fields: split by Arrow's CSV reader, which then
+    splits exactly by the rules above."""
     if not rows.any():
-        return Chunk({n: pa.array([], pa.string()) for n in names}, numbers[:0], bad)
-    if (rows | ~keep).all():
+        return {n: pa.array([], pa.string()) for n in names}, None
+    if rows.sum() == len(rows):
         body = data
     else:
         body = b"".join(data[s : e + 1] for s, e in zip(starts[rows], ends[rows]))
+    if not body.endswith(b"\n"):
+        body += b"\n"
     if dialect.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
         body = body.decode(dialect.encoding, errors="replace").encode("utf-8")
     table = pacsv.read_csv(
@@ -344,20 +403,20 @@ def _fast_block(data: bytes, first: int, dialect: CsvDialect, names: list[str]) 
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=dialect.delimiter,
-            quote_char=False,
+            quote_char=dialect.quote or False,
+            double_quote=True,
             newlines_in_values=False,
             ignore_empty_lines=True,
         ),
         convert_options=pacsv.ConvertOptions(
             column_types={n: pa.binary() for n in names},
             strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
             null_values=[""],
         ),
     )
     if table.num_rows != int(rows.sum()):  # the split above and Arrow's must agree
-        raise AssertionError(
-            f"CSV block at line {first}: {table.num_rows} rows split, {int(rows.sum())} counted"
-        )
+        raise AssertionError(f"CSV block: {table.num_rows} rows split, {int(rows.sum())} counted")
     columns, broken = {}, None
     for name in names:
         arr = table.column(name).combine_chunks()
@@ -371,7 +430,7 @@ def _fast_block(data: bytes, first: int, dialect: CsvDialect, names: list[str]) 
             for i, v in enumerate(values):
                 if v is not None and broken[i] is None and _not_utf8(v):
                     broken[i] = f"column {name}: bytes that are not UTF-8"
-    return Chunk(columns, numbers[rows], bad, broken)
+    return columns, broken
 
 
 def _not_utf8(value: bytes) -> bool:

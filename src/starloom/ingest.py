@@ -48,6 +48,9 @@ from starloom.sources import Entity, Source, get_source
 from starloom.sql_extract import sql_tasks
 from starloom.warehouse import Warehouse, quote_identifier
 
+# a load's rows wait in `_starloom_load_<8 hex>__<raw table>`: no raw table (raw_...) or
+# model is named so, and stale asides are found by that whole shape, never by a prefix
+ASIDE = "_starloom_load_"
 CSV_SPLIT_BYTES = 64 << 20  # a larger CSV file is read by several tasks, one per range
 META_COLUMNS = [  # a load's id and a file's name repeat on every row: LowCardinality
     ("_load_id", "LowCardinality(String)"),
@@ -187,8 +190,8 @@ def _drop_stale_asides(wh: Warehouse, raw_table: str) -> None:
     """Tables left aside by a load that was killed."""
     for (name,) in wh.query_rows(
         "SELECT name FROM system.tables WHERE database = {d:String} "
-        "AND startsWith(name, {p:String})",
-        {"d": wh.database, "p": f"{raw_table}__load_"},
+        "AND match(name, {p:String})",
+        {"d": wh.database, "p": f"^{ASIDE}[0-9a-f]{{8}}__{re.escape(raw_table)}$"},
     ):
         wh.command(f"DROP TABLE IF EXISTS {wh.qualified(name)}")
 
@@ -210,7 +213,7 @@ def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path
 def _create_aside(wh: Warehouse, entity: Entity, load_id: str) -> str:
     """An empty table like the raw table, for this load's rows until they are swapped in."""
     _drop_stale_asides(wh, entity.raw_table)
-    aside = f"{entity.raw_table}__load_{load_id.rsplit('.', 1)[-1]}"
+    aside = f"{ASIDE}{load_id.rsplit('.', 1)[-1]}__{entity.raw_table}"
     wh.command(f"CREATE TABLE {wh.qualified(aside)} AS {wh.qualified(entity.raw_table)}")
     return aside
 
@@ -410,7 +413,7 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
     pattern = (
         entity.path
         if "://" in entity.path or entity.path.startswith("/")
-        else str(project / entity.path)
+        else os.path.join(glob.escape(str(project)), entity.path)  # the project may hold [*?
     )
     paths = _glob(pattern)
     where = f"{source.name}.{entity.name}"

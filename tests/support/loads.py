@@ -53,12 +53,15 @@ def load_files(
     wh = Warehouse(Settings(project_dir=root, warehouse_path=root / ".warehouse"))
     summary = ingest(wh, "feed", run_date).iloc[0].to_dict()
     rows = wh.query_df(
-        "SELECT * EXCEPT (_load_id, _loaded_at) FROM raw_feed__items "
-        "ORDER BY _source_file, _source_line"
+        "SELECT * EXCEPT (_loaded_at) FROM raw_feed__items ORDER BY _source_file, _source_line"
     )
     bad = wh.query_df(
-        "SELECT file, line, reason, record FROM starloom_quarantine ORDER BY file, line"
+        "SELECT file, line, reason, record, load_id FROM starloom_quarantine ORDER BY file, line"
     )
+    load_id = summary["load_id"]
     assert summary["rows_read"] == summary["rows_loaded"] + summary["rows_quarantined"]
-    assert len(rows) == summary["rows_loaded"] and len(bad) == summary["rows_quarantined"]
+    assert (rows.get("_load_id", pd.Series()) == load_id).sum() == summary["rows_loaded"]
+    assert (bad.get("load_id", pd.Series()) == load_id).sum() == summary["rows_quarantined"]
+    rows = rows.drop(columns="_load_id", errors="ignore")
+    bad = bad.drop(columns="load_id", errors="ignore")
     return Loaded(summary, rows, bad, wh)

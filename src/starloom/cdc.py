@@ -25,7 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from starloom.contracts import Column, Contract
-from starloom.readers import CHUNK_LINES, RECORD_CHARS, land
+from starloom.csv_records import too_long
+from starloom.readers import CHUNK_LINES, RECORD_CHARS, bounded_lines, land
 from starloom.warehouse import Warehouse, quote_identifier
 
 OPS = ("c", "u", "d", "r")
@@ -86,11 +87,14 @@ def read_events(path: str, contract: Contract, landing: Path, meta: dict) -> lis
     """Read change events in chunks; land upserts and deletes, quarantine broken events."""
     results, rows, chunk_no = [], [], 0
     with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
+        for line_no, raw in bounded_lines(fh):
+            if raw is not None and not raw.strip():
                 continue
             row = {"_source_file": meta["file"], "_source_line": line_no}
             try:
+                if raw is None:
+                    raw = b""
+                    raise ValueError(too_long())
                 obj = json.loads(raw.decode("utf-8"))
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 BLOCK_BYTES = 16 << 20  # bytes read at once
-MAX_RECORD_BYTES = 64 << 20  # a record (or a quoted value) longer than this is a bad row
+# a record (or a line) longer than this is one bad row, read past in bounded memory
+MAX_RECORD_BYTES = int(os.environ.get("STARLOOM_MAX_RECORD_MB", "64")) << 20
 COMPRESSIONS = ("auto", "none", "gzip", "zstd")
 
 
@@ -145,6 +147,11 @@ class _Fields:
 OPEN = "a quote that is never closed"
 
 
+def too_long() -> str:
+    """The reason of a line over the cap."""
+    return f"a line longer than {MAX_RECORD_BYTES:,} bytes (not read)"
+
+
 class _Lines:
     """A stream read by blocks of whole lines, numbered; bytes can be given back to be read
     again first (lines a bad record borrowed past its block)."""
@@ -152,25 +159,53 @@ class _Lines:
     def __init__(self, stream, first_line: int, end: int | None):
         self.stream, self.next_no, self.left = stream, first_line, end
         self.back = b""
+        self.too_long: list[tuple[int, str, str]] = []  # bad rows of lines not read whole
 
     def block(self, size: int) -> tuple[int, bytes]:
-        """(first line number, bytes of whole lines); b'' at the end."""
+        """(first line number, bytes of whole lines); b'' at the end. A line longer than
+        MAX_RECORD_BYTES is skipped in bounded memory and noted in `too_long`."""
         data, self.back = self.back, b""
         first = self.next_no - data.count(b"\n")
         want = size if self.left is None else min(size, self.left)
         if want > 0:
             more = self.stream.read(want)
             if more and not more.endswith(b"\n") and (self.left is None or len(more) < self.left):
-                more += self.stream.readline()
+                tail = self.stream.readline(MAX_RECORD_BYTES)
+                if len(tail) == MAX_RECORD_BYTES and not tail.endswith(b"\n"):
+                    cut = more.rfind(b"\n") + 1
+                    line = self.next_no + more.count(b"\n", 0, cut)
+                    self.too_long.append(
+                        (
+                            line,
+                            too_long(),
+                            (more[cut:] + tail)[:200].decode("utf-8", errors="replace"),
+                        )
+                    )
+                    skipped = len(more) - cut + len(tail) + self._skip_line()
+                    more = more[:cut]
+                    if self.left is not None:
+                        self.left -= skipped
+                    self.next_no += 1
+                else:
+                    more += tail
             if self.left is not None:
                 self.left -= len(more)
             self.next_no += more.count(b"\n")
             data += more
         return first, data
 
+    def _skip_line(self) -> int:
+        """Bytes up to and with the next line end, read and dropped in bounded memory."""
+        skipped = 0
+        while True:
+            piece = self.stream.readline(1 << 20)
+            skipped += len(piece)
+            if not piece or piece.endswith(b"\n"):
+                return skipped
+
     def more(self) -> bytes:
         """One more line from the stream, past the block (b'' at the end)."""
-        raw = self.stream.readline()
+        raw = self.stream.readline(MAX_RECORD_BYTES)
         self.next_no += raw.count(b"\n")
         return raw
 
@@ -196,6 +231,11 @@ def read_records(
     src = _Lines(stream, first_line, end)
     while True:
         first, data = src.block(BLOCK_BYTES)
+        if src.too_long:
+            yield Chunk(
+                {n: pa.array([], pa.string()) for n in names}, np.zeros(0, np.int64), src.too_long
+            )
+            src.too_long = []
         if not data:
             return
         yield _block(data, first, dialect, names, fields, src)
@@ -251,9 +291,12 @@ def _block(data: bytes, first: int, dialect, names, fields: _Fields, src: _Lines
         counts, safe = np.zeros(len(ends), dtype=np.int64), np.zeros(len(ends), dtype=bool)
     else:
         counts, safe = _classify(buf, starts, stops, ends, dialect)
-    take = ~empty & safe  # lines split by Arrow
-    rows, lines, broken, bad = [], [], [], []
-    slow = np.flatnonzero(~empty & ~safe)
+    over = ends - starts >= MAX_RECORD_BYTES
+    bad = [(int(numbers[i]), too_long(), _decode(data[starts[i] : starts[i] + 200],
+            dialect.encoding)[0]) for i in np.flatnonzero(over)]  # fmt: skip
+    take = ~empty & safe & ~over  # lines split by Arrow
+    rows, lines, broken = [], [], []
+    slow = np.flatnonzero(~empty & ~safe & ~over)
     done_until = 0  # lines before this one are read
     for u in slow:
         if u < done_until:

@@ -189,8 +189,7 @@ def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None
 def _drop_stale_asides(wh: Warehouse, raw_table: str) -> None:
     """Tables left aside by a load that was killed."""
     for (name,) in wh.query_rows(
-        "SELECT name FROM system.tables WHERE database = {d:String} "
-        "AND match(name, {p:String})",
+        "SELECT name FROM system.tables WHERE database = {d:String} AND match(name, {p:String})",
         {"d": wh.database, "p": f"^{ASIDE}[0-9a-f]{{8}}__{re.escape(raw_table)}$"},
     ):
         wh.command(f"DROP TABLE IF EXISTS {wh.qualified(name)}")

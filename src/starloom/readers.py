@@ -25,8 +25,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from starloom import csv_records
 from starloom.contracts import Contract, validate
-from starloom.csv_records import CsvDialect, open_stream, read_header, read_records, skip_bom
+from starloom.csv_records import (
+    CsvDialect,
+    open_stream,
+    read_header,
+    read_records,
+    skip_bom,
+)
 
 CHUNK_LINES = 200_000  # JSON lines and Parquet rows per chunk
 RECORD_CHARS = 10_000  # characters of a quarantined record kept
@@ -165,16 +172,47 @@ def read_jsonl(path: str, contract: Contract, landing: Path, meta: dict) -> list
         if not first:
             return [file_error(meta, "empty file (0 bytes)")]
         fh.seek(0)
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
+        for line_no, raw in bounded_lines(fh):
+            if raw is None:  # too long to read: one bad row
+                rows.append(
+                    {
+                        "_reason_parse": csv_records.too_long(),
+                        "_raw": "",
+                        "_source_file": meta["file"],
+                        "_source_line": line_no,
+                    }
+                )
+            elif not raw.strip():
                 continue
-            rows.append(parse_json_line(raw, keep, meta["file"], line_no))
+            else:
+                rows.append(parse_json_line(raw, keep, meta["file"], line_no))
             if len(rows) >= CHUNK_LINES:
                 results.append(_jsonl_chunk(rows, contract, landing, meta, chunk_no))
                 chunk_no, rows = chunk_no + 1, []
     if rows:
         results.append(_jsonl_chunk(rows, contract, landing, meta, chunk_no))
     return _no_rows(meta, results, "the file holds no line")
+
+
+def bounded_lines(fh):
+    """(line number, bytes) of each line; None for a line longer than the cap
+    (csv_records.MAX_RECORD_BYTES),
+    which is read past in bounded memory rather than held whole."""
+    line_no = 0
+    while True:
+        cap = csv_records.MAX_RECORD_BYTES
+        raw = fh.readline(cap)
+        if not raw:
+            return
+        line_no += 1
+        if len(raw) == cap and not raw.endswith(b"\n"):
+            while True:
+                piece = fh.readline(1 << 20)
+                if not piece or piece.endswith(b"\n"):
+                    break
+            yield line_no, None
+            continue
+        yield line_no, raw
 
 
 def parse_json_line(raw: bytes, keep: set | None, file: str, line_no: int) -> dict:

@@ -155,3 +155,21 @@ def test_rows_are_counted_as_lines_blank_lines_are_not_rows(tmp_path, landing):
     )
     assert loaded.summary["rows_read"] == 3 and loaded.bad.empty
     assert sorted(by_line(loaded)) == [2, 4, 5]  # the file's own line numbers
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_line_over_the_cap_is_one_bad_row_read_in_bounded_memory(tmp_path, fmt, monkeypatch):
+    from starloom import csv_records
+
+    monkeypatch.setattr(csv_records, "MAX_RECORD_BYTES", 4096)
+    huge = "x" * 20_000
+    if fmt == "jsonl":
+        text = '{"id": 1}\n{"id": 2, "name": "' + huge + '"}\n{"id": 3}\n'
+        files = {"data/feed/date=2024-01-04/a.jsonl": text}
+        loaded = load_files(tmp_path, files, COLUMNS, fmt="jsonl")
+    else:
+        text = HEADER + row(1) + f"2,{huge},,,\n" + row(3)
+        loaded = load_files(tmp_path, {"data/feed/date=2024-01-04/a.csv": text}, COLUMNS)
+    assert sorted(loaded.rows.id) == [1, 3]
+    assert list(loaded.bad.line) == [2 if fmt == "jsonl" else 3]
+    assert "a line longer than 4,096 bytes (not read)" in loaded.bad.reason[0]

@@ -651,6 +651,12 @@ def _refused(summaries: list[dict]) -> None:
 
 
 def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
+    """Load one table; on a server, loads of one table in several processes take turns."""
+    with wh.writer_lock(entity.raw_table):
+        return _load_entity(wh, source, entity, run_date, days)
+
+
+def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
     load_id = ledger.new_load_id(source.name, entity.name)

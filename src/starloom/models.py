@@ -278,7 +278,8 @@ def build(
             if skippable and not full_refresh and state.up_to_date(model, sig, version):
                 outcome = materialize.Outcome([], build_state.SKIPPED, 0)
             else:
-                outcome = _run(ctx, model, storage)
+                with wh.writer_lock(name):  # on a server, builds of one model take turns
+                    outcome = _run(ctx, model, storage)
                 if skippable:
                     state.record(model, storage, ctx.run_id, sig)
             seconds = round(time.perf_counter() - started, 3)

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
+import os
 import random
 import re
+import socket
 import threading
 import time
 import weakref
@@ -39,6 +42,11 @@ def quote_identifier(name: str) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"not an identifier: {name!r}")
     return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def quote_literal(value: str) -> str:
+    """A ClickHouse string literal, with backslashes and quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _holder_of(path: Path) -> str:
@@ -289,6 +297,56 @@ class Warehouse:
             f"INSERT INTO {table}",
             lambda c: c.insert_arrow(table, arrow_table, database=self.database, **kwargs),
         )
+
+    # -- writers -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer_lock(self, name: str) -> Iterator[None]:
+        """Hold the lock of `name` (a table being loaded or built) in the warehouse itself,
+        so that writers of one table in several processes take turns on a server.
+
+        The lock is a table `_starloom_lock__<name>`: creating it is atomic, so one process
+        gets it; the others wait, up to STARLOOM_LOCK_TIMEOUT seconds, then fail naming the
+        holder (host, process, since when). The embedded engine needs none: only one
+        process can open its directory. A lock left by a killed process is a table to drop.
+        """
+        if self.embedded:
+            yield
+            return
+        table = self.qualified(f"_starloom_lock__{name}")
+        holder = (
+            f"{socket.gethostname()} pid {os.getpid()} since "
+            f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC"
+        )
+        deadline = time.monotonic() + self.settings.lock_timeout
+        with self.session():
+            while True:
+                try:
+                    self.command(
+                        f"CREATE TABLE {table} (holder String) ENGINE = Memory "
+                        f"COMMENT {quote_literal(holder)}"
+                    )
+                    break
+                except WarehouseError as exc:
+                    if "already exists" not in str(exc).lower() and "TABLE_ALREADY" not in str(
+                        exc
+                    ):
+                        raise
+                    if time.monotonic() > deadline:
+                        held = self.scalar(
+                            "SELECT comment FROM system.tables WHERE database = {d:String} "
+                            "AND name = {t:String}",
+                            {"d": self.database, "t": f"_starloom_lock__{name}"},
+                        )
+                        raise WarehouseError(
+                            f"{name} is being written by another run ({held or 'holder unknown'}"
+                            f"); waited {self.settings.lock_timeout:.0f} s (STARLOOM_LOCK_TIMEOUT)."
+                            f" If that process is gone, release the lock: DROP TABLE {table}"
+                        ) from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                self.command(f"DROP TABLE IF EXISTS {table}")
 
     # -- helpers -------------------------------------------------------------------------
     def qualified(self, table: str) -> str:

@@ -48,3 +48,54 @@ def test_files_and_change_events_load_into_a_server(project, clickhouse_server, 
     assert wh.count("raw_feed__items") == 2
     ingest(wh, "crm", "2024-01-01")
     assert wh.query_rows("SELECT item_id, name FROM raw_crm__items FINAL") == [(1, "b")]
+
+
+def test_two_loads_of_one_table_on_a_server_take_turns(project, clickhouse_server, monkeypatch):
+    """Two processes' loads of one table at once, round after round: both succeed, in turn,
+    and the table holds each key once (before the lock, one of the two failed every round)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("STARLOOM_CLICKHOUSE_URL", clickhouse_server.url)
+    columns = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "string"}}
+    table = {"path": "data/feed/date=*/*.csv", "primary_key": ["item_id"], "columns": columns}
+    write_source(project, "feed", {"items": table}, kind="files", format="csv")
+    for day in range(1, 4):
+        path = project / f"data/feed/date=2024-01-0{day}/items.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text("item_id,name\n" + "".join(f"{i},n{i}\n" for i in range(2000)))
+    script = (
+        "import sys; from starloom.ingest import ingest; from starloom.warehouse import Warehouse;"
+        "print(ingest(Warehouse(), 'feed', '2024-01-03', full_refresh=True).rows_loaded[0])"
+    )
+    for _ in range(3):
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for _ in range(2)
+        ]  # fmt: skip
+        outs = [r.communicate(timeout=300) for r in runs]
+        assert [r.returncode for r in runs] == [0, 0], [err[-2000:] for _, err in outs]
+        assert [out.split()[-1] for out, _ in outs] == ["6000", "6000"]
+    wh = Warehouse(load_settings(project))
+    assert wh.query_rows("SELECT count(), uniqExact(_partition, item_id) FROM raw_feed__items") == [
+        (6000, 6000)
+    ]
+    assert not wh.query_rows("SELECT name FROM system.tables WHERE name LIKE '\\_starloom%'")
+
+
+def test_a_lock_held_too_long_names_its_holder(project, clickhouse_server, monkeypatch):
+    monkeypatch.setenv("STARLOOM_CLICKHOUSE_URL", clickhouse_server.url)
+    monkeypatch.setenv("STARLOOM_LOCK_TIMEOUT", "1")
+    first, second = Warehouse(load_settings(project)), Warehouse(load_settings(project))
+    with first.writer_lock("raw_feed__items"):
+        with pytest.raises(
+            Exception,
+            match=r"raw_feed__items is being written by another run \(.+ pid \d+ since .+ UTC\); waited 1 s.*DROP TABLE",
+        ):
+            with second.writer_lock("raw_feed__items"):
+                pass
+    with second.writer_lock("raw_feed__items"):  # released: the next one gets it
+        pass

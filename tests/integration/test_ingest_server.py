@@ -93,7 +93,8 @@ def test_a_lock_held_too_long_names_its_holder(project, clickhouse_server, monke
     with first.writer_lock("raw_feed__items"):
         with pytest.raises(
             Exception,
-            match=r"raw_feed__items is being written by another run \(.+ pid \d+ since .+ UTC\); waited 1 s.*DROP TABLE",
+            match=r"raw_feed__items is being written by another run \(.+ pid \d+ since .+ UTC\); "
+            r"waited 1 s.*DROP TABLE",
         ):
             with second.writer_lock("raw_feed__items"):
                 pass

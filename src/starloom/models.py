@@ -269,19 +269,30 @@ def build(
     builds, results = [], []
     with wh.session():
         state = None if wh.settings.cluster else build_state.BuildState(wh, models, ctx.params)
+        leftovers = {
+            n
+            for (n,) in wh.query_rows(
+                "SELECT name FROM system.tables WHERE database = {d:String} "
+                "AND endsWith(name, {s:String})",
+                {"d": wh.database, "s": materialize.ASIDE},
+            )
+        }
         for name in names:
             model = models[name]
             started = time.perf_counter()
             storage = materialize.storage_of(model)
-            skippable = state and model.materialization in ("table", "incremental")
-            sig, version = state.signature(model, storage) if skippable else ("", None)
-            if skippable and not full_refresh and state.up_to_date(model, sig, version):
-                outcome = materialize.Outcome([], build_state.SKIPPED, 0)
-            else:
-                with wh.writer_lock(name):  # on a server, builds of one model take turns
+            with wh.writer_lock(name):  # on a server, builds of one model take turns
+                for aside in {name + materialize.ASIDE, storage + materialize.ASIDE} & leftovers:
+                    for statement in ctx.ddl.drop_table(aside):  # left by a killed build
+                        wh.command(statement)
+                skippable = state and model.materialization in ("table", "incremental")
+                sig, version = state.signature(model, storage) if skippable else ("", None)
+                if skippable and not full_refresh and state.up_to_date(model, sig, version):
+                    outcome = materialize.Outcome([], build_state.SKIPPED, 0)
+                else:
                     outcome = _run(ctx, model, storage)
-                if skippable:
-                    state.record(model, storage, ctx.run_id, sig)
+                    if skippable:
+                        state.record(model, storage, ctx.run_id, sig)
             seconds = round(time.perf_counter() - started, 3)
             results.extend(outcome.tests)
             builds.append(

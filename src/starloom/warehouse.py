@@ -327,9 +327,7 @@ class Warehouse:
                     )
                     break
                 except WarehouseError as exc:
-                    if "already exists" not in str(exc).lower() and "TABLE_ALREADY" not in str(
-                        exc
-                    ):
+                    if "already exists" not in str(exc).lower() and "TABLE_ALREADY" not in str(exc):
                         raise
                     if time.monotonic() > deadline:
                         held = self.scalar(

@@ -170,3 +170,12 @@ def test_a_table_its_sql_test_reads_is_followed(wh, sql_dir):
     write_model(sql_dir, "totals", table("Only id 1"), "SELECT 1 AS id, 0 AS amount")
     with pytest.raises(Exception, match="ids_in_totals"):
         modes(wh, sql_dir)
+
+
+
+def test_a_leftover_aside_is_dropped_even_when_the_model_is_up_to_date(wh, sql_dir):
+    set_rows(wh, [(1, 2)])
+    modes(wh, sql_dir)
+    wh.command("CREATE TABLE totals__new (id Int64) ENGINE = MergeTree ORDER BY id")  # a kill
+    assert modes(wh, sql_dir)["totals"] == UP_TO_DATE
+    assert not wh.table_exists("totals__new")

@@ -246,6 +246,11 @@ CASES = {
             11: {"at": dt.datetime(2024, 5, 6, 7, 8, 9)},
         },
     ),
+    "years_outside_the_range_break_only_their_row": (
+        "csv",
+        {"a.csv": csv(row("1"), row("2", day="0001-01-01"), row("3", day="9999-12-31"), row("4"))},
+        {2: {"id": 1}, 3: "bad", 4: "bad", 5: {"id": 4}},
+    ),
     "dates_past_2262_in_a_clean_file": (
         "csv",
         {
@@ -354,6 +359,28 @@ CASES = {
             6: "bad",
             7: {"at": dt.datetime(2024, 1, 1, 10, 0, 0, 654321)},
         },
+    ),
+    "json_large_integers_beside_a_null": (
+        "jsonl",
+        {
+            "a.jsonl": jsonl(
+                "{" + OK + ', "qty": 9223372036854775807}',
+                "{" + OK.replace('"id": 1', '"id": 2') + ', "qty": null}',
+                "{" + OK.replace('"id": 1', '"id": 3') + ', "qty": 9007199254740993}',
+            )
+        },
+        {1: {"qty": 2**63 - 1}, 2: {"qty": None}, 3: {"qty": 9007199254740993}},
+    ),
+    "json_years_outside_the_range_break_only_their_row": (
+        "jsonl",
+        {
+            "a.jsonl": jsonl(
+                "{" + OK + "}",
+                '{"id": 2, "day": "0001-01-01", "tag": "t"}',
+                '{"id": 3, "day": "9999-12-31", "tag": "t"}',
+            )
+        },
+        {1: {"id": 1}, 2: "bad", 3: "bad"},
     ),
     "json_repeated_keys_and_far_dates": (
         "jsonl",

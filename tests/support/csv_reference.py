@@ -401,7 +401,18 @@ _INT_BAD = [
     "12a",
     "- 5",
 ]
-_AMOUNT_BAD = ["1.555", "12345678901", "-12345678901.5", "1e3", "abc", "1,5", "1.5.5", "--1"]
+_AMOUNT_BAD = [
+    "1.555",
+    "0.001",
+    "2.0000001",
+    "12345678901",
+    "-12345678901.5",
+    "1e3",
+    "abc",
+    "1,5",
+    "1.5.5",
+    "--1",
+]
 _AMOUNT_BAD_JSON = ["1.555", "12345678901", "-12345678901.5", "1e3", "0.001", "2.0000001"]
 _DAY_BAD = [
     "31/12/2024",
@@ -695,6 +706,7 @@ def csv_file(rng: random.Random, keys: _Keys, style: str) -> bytes:
     mixed = rng.random() < 0.05
     n = 0 if rng.random() < 0.03 else rng.randint(3, 30)
     quote_free = False  # a quote was left open: it must stay open to the end of the file
+    open_at_end = dirty and rng.random() < 0.12  # the last line's quote never closes
     for k in range(n):
         line_end = rng.choice([b"\n", b"\r\n"]) if mixed else eol
         damage = _weighted(rng, _CSV_DAMAGE) if dirty else ("blank" if rng.random() < 0.04 else "")
@@ -704,7 +716,7 @@ def csv_file(rng: random.Random, keys: _Keys, style: str) -> bytes:
         if damage == "spaces_line":
             parts.append(line_end + b"   ")
             continue
-        if damage == "unclosed" and k == n - 1:
+        if k == n - 1 and (open_at_end or damage == "unclosed"):
             damage = "last_unclosed"
         if quote_free and damage in ("unclosed", "last_unclosed", "junk", "broken_multiline"):
             damage = ""

@@ -107,7 +107,7 @@ class _Fields:
         if q:
             qq = re.escape(q)
             inner = f"[^{qq}{esc or ''}]|{qq}{qq}" + (f"|{esc}." if esc else "")
-            self.quoted = re.compile(f"{qq}((?:{inner})*){qq}", re.S)
+            self.quoted = re.compile(f"{qq}((?:{inner})*){qq}(?!{qq})", re.S)  # the last quote
             self.cont = re.compile(f"(?:{inner})*{qq}(?!{qq})", re.S)  # closes an open field
             self.pair = q + q
         plain = f"[^{sep}{esc or ''}\\n]" + (f"|{esc}." if esc else "")
@@ -398,6 +398,30 @@ def read_header(stream, dialect: CsvDialect, where: str) -> tuple[list[str], int
             "all; every column needs a distinct name. Fix the header line."
         )
     return names, used
+
+
+def ends_open(path: str, dialect: CsvDialect) -> bool:
+    """True when the file's last line leaves a quoted field open (or might: a last line
+    longer than 64 KiB). The engine's CSV reader closes such a field at the end of the
+    file, where the rules make that line a bad row."""
+    if not dialect.quote:
+        return False
+    tail = b""
+    with open_stream(path, dialect) as fh:
+        if dialect.compression_of(path) == "none":
+            fh.seek(0, io.SEEK_END)
+            fh.seek(max(fh.tell() - (64 << 10), 0))
+            tail = fh.read()
+        else:
+            for piece in iter(lambda: fh.read(1 << 20), b""):
+                tail = (tail + piece)[-(64 << 10) :]
+    last = tail.rstrip(b"\r\n").rsplit(b"\n", 1)
+    if len(last) == 1 and len(tail) >= 64 << 10:
+        return True
+    line = last[-1]
+    if dialect.quote.encode() not in line:
+        return False
+    return _Fields(dialect).split(_decode(line, dialect.encoding)[0]) is OPEN
 
 
 def skip_bom(stream) -> None:

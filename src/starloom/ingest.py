@@ -40,6 +40,7 @@ from dask.callbacks import Callback
 
 from starloom import cdc, engine_csv, ledger
 from starloom.contracts import Contract
+from starloom.csv_records import ends_open
 from starloom.errors import SourceError, StarloomError
 from starloom.notebook import in_jupyter_kernel
 from starloom.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
@@ -515,6 +516,8 @@ def _engine_loads(wh, source: Source, entity: Entity, plan: _FilePlan, aside, lo
             except (ValueError, OSError, EOFError):
                 continue  # the Python path names what is wrong with the file
             select, why = engine_csv.compile_select(entity.contract, header, meta, entity.csv)
+            if select is not None and ends_open(path, entity.csv):
+                select, why = None, "its last line leaves a quote open (the engine would close it)"
             if select is None:
                 note(f"read by Python, not the engine: {why}")
                 continue

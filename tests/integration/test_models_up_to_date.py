@@ -172,7 +172,6 @@ def test_a_table_its_sql_test_reads_is_followed(wh, sql_dir):
         modes(wh, sql_dir)
 
 
-
 def test_a_leftover_aside_is_dropped_even_when_the_model_is_up_to_date(wh, sql_dir):
     set_rows(wh, [(1, 2)])
     modes(wh, sql_dir)

@@ -74,9 +74,9 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_TYPE = re.compile(r"decimal\((\d+),\s*(\d+)\)")
 _DECIMAL = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_DATETIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2})"
-    r"(?::([0-9]{2})(?:\.([0-9]+))?)?Z?"
+_DATETIME = re.compile(  # a date alone is its midnight
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[ T]([0-9]{2}):([0-9]{2})"
+    r"(?::([0-9]{2})(?:\.([0-9]+))?)?Z?)?"
 )
 
 
@@ -133,7 +133,8 @@ def typed(ctype: str, text: str):
         if not m:
             raise Bad(f"not a datetime: {value!r}")
         day = _calendar_day(*m.groups()[:3])
-        hour, minute, second, fraction = m.group(4), m.group(5), m.group(6) or "0", m.group(7)
+        hour, minute = m.group(4) or "0", m.group(5) or "0"
+        second, fraction = m.group(6) or "0", m.group(7)
         if fraction is not None and len(fraction) > 6:
             raise Bad(f"more than 6 fraction digits: {value}")
         try:
@@ -156,6 +157,8 @@ def check_values(raw: dict) -> dict:
                 raise Bad(f"column {name}: missing value (not nullable)")
             out[name] = None
             continue
+        if spec["type"] == "string" and not value.strip() and not spec.get("nullable", True):
+            raise Bad(f"column {name}: missing value (not nullable)")  # blank text is missing
         try:
             out[name] = typed(spec["type"], value)
         except Bad as exc:

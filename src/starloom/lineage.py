@@ -76,17 +76,15 @@ def warehouse_namespace(settings) -> str:
 
 
 def source_tables(project_dir: Path) -> dict[str, list[str]]:
-    """raw_<source>__<table> -> its declared columns, from sources/*.yml (raw YAML)."""
-    out = {}
-    for path in sorted((Path(project_dir) / "sources").glob("*.yml")):
-        spec = yaml.safe_load(path.read_text()) or {}
-        source = spec.get("source") or path.stem
-        for table, tspec in (spec.get("tables") or {}).items():
-            columns = list(((tspec or {}).get("columns") or {}).keys())
-            out[raw_table(source, table)] = columns + [
-                "_load_id", "_partition", "_source_file", "_source_line", "_loaded_at",
-            ]  # fmt: skip
-    return out
+    """raw_<source>__<table> -> its declared columns, from the project's sources."""
+    from starloom.sources import load_sources
+
+    lineage_columns = ["_load_id", "_partition", "_source_file", "_source_line", "_loaded_at"]
+    return {
+        e.raw_table: [*e.contract.names, *lineage_columns]
+        for src in load_sources(Path(project_dir)).values()
+        for e in src.entities
+    }
 
 
 # -- column lineage ---------------------------------------------------------------------------

@@ -34,17 +34,15 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from starloom.errors import ConfigError, StarloomError
-from starloom.sources import raw_table
+from starloom.errors import StarloomError
+from starloom.sources import load_sources
 from starloom.warehouse import Warehouse, quote_identifier
 
 FRESHNESS_TABLE = "starloom_freshness"
 TABLE_STATS = "starloom_table_stats"
 COLUMN_STATS = "starloom_column_stats"
 DEFAULT_LOADED_AT = "_loaded_at"
-_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 
 
 class FreshnessError(StarloomError):
@@ -54,48 +52,21 @@ class FreshnessError(StarloomError):
 # -- freshness -------------------------------------------------------------------------------
 
 
-def _duration_hours(value, where: str) -> float | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not value or set(value) - set(_UNITS):
-        raise ConfigError(
-            f"{where}: write the duration as {{hours: N}} (or minutes / days), not {value!r}."
-        )
-    try:
-        return sum(float(n) * _UNITS[u] for u, n in value.items()) / 3600
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: the duration {value!r} is not a number.") from None
-
-
 def freshness_specs(project_dir: Path) -> list[dict]:
-    """The freshness declarations of sources/*.yml: one dict per table that has one."""
-    out = []
-    for path in sorted((Path(project_dir) / "sources").glob("*.yml")):
-        try:
-            spec = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path.name} is not valid YAML: {exc}") from None
-        source = spec.get("source") or path.stem
-        for table, tspec in (spec.get("tables") or {}).items():
-            fresh = (tspec or {}).get("freshness")
-            if not fresh:
-                continue
-            where = f"sources/{path.name} table {table} freshness"
-            warn = _duration_hours(fresh.get("warn_after"), where + " warn_after")
-            error = _duration_hours(fresh.get("error_after"), where + " error_after")
-            if warn is None and error is None:
-                raise ConfigError(f"{where}: give warn_after, error_after or both.")
-            out.append(
-                {
-                    "source": source,
-                    "table": table,
-                    "raw_table": raw_table(source, table),
-                    "column": str(fresh.get("column") or DEFAULT_LOADED_AT),
-                    "warn_after_hours": warn,
-                    "error_after_hours": error,
-                }
-            )
-    return out
+    """The freshness declarations of the project's sources: one dict per table that has one."""
+    return [
+        {
+            "source": e.source,
+            "table": e.name,
+            "raw_table": e.raw_table,
+            "column": e.freshness.column,
+            "warn_after_hours": e.freshness.warn_after_hours,
+            "error_after_hours": e.freshness.error_after_hours,
+        }
+        for src in load_sources(Path(project_dir)).values()
+        for e in src.entities
+        if e.freshness
+    ]
 
 
 def reference_time(run_date=None, now: dt.datetime | None = None) -> dt.datetime:
@@ -185,7 +156,7 @@ def raise_on_stale(freshness: pd.DataFrame) -> None:
                 f"latest {r.column} {r.latest_at:%Y-%m-%d %H:%M} UTC is {r.age_hours:.1f} h old, "
                 f"error after {r.error_after_hours:g} h)"
                 if r.status == "error"
-                else f"no rows in {raw_table(r.source, r.table)})"
+                else f"no rows in raw_{r.source}__{r.table})"
             )
             for r in bad.itertuples()
         ]

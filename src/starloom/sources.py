@@ -52,6 +52,42 @@ def raw_table(source: str, table: str) -> str:
     return f"raw_{source}__{table}"
 
 
+_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old a table's newest value may be at the end of the run date."""
+
+    column: str = "_loaded_at"  # the datetime column judged; _loaded_at: when rows landed
+    warn_after_hours: float | None = None
+    error_after_hours: float | None = None
+
+
+def _duration_hours(value, where: str) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value or set(value) - set(_UNITS):
+        raise ConfigError(
+            f"{where}: write the duration as {{hours: N}} (or minutes / days), not {value!r}."
+        )
+    try:
+        return sum(float(n) * _UNITS[u] for u, n in value.items()) / 3600
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: the duration {value!r} is not a number.") from None
+
+
+def _freshness(spec, where: str) -> Freshness | None:
+    if spec is None:
+        return None
+    check_keys(spec, "freshness", where)
+    warn = _duration_hours(spec.get("warn_after"), where + " warn_after")
+    error = _duration_hours(spec.get("error_after"), where + " error_after")
+    if warn is None and error is None:
+        raise ConfigError(f"{where}: give warn_after, error_after or both.")
+    return Freshness(str(spec.get("column") or "_loaded_at"), warn, error)
+
+
 @dataclass(frozen=True)
 class Entity:
     source: str
@@ -66,6 +102,7 @@ class Entity:
     csv: CsvDialect = CsvDialect()  # csv files: how they are written
     partition: str = "folder"  # files: a file's date from its folder, its name, or none
     allow_empty: bool = False  # files: a header-only file may empty its day
+    freshness: Freshness | None = None
 
     @property
     def raw_table(self) -> str:
@@ -208,8 +245,7 @@ def load_source(path: Path, project_dir: Path) -> Source:
             extra_columns=espec.get("extra_columns", "ignore"),
             null_values=nulls,
         )
-        if espec.get("freshness") is not None:
-            check_keys(espec["freshness"], "freshness", f"{ewhere} freshness")
+        freshness = _freshness(espec.get("freshness"), f"{ewhere} freshness")
         if kind == "files" and not espec.get("path"):
             raise ConfigError(f"{ewhere}: a files table needs a `path` (glob).")
         schema = espec.get("schema", "strict")
@@ -252,6 +288,7 @@ def load_source(path: Path, project_dir: Path) -> Source:
                 csv=dialect,
                 partition=partition,
                 allow_empty=bool(espec.get("allow_empty", False)),
+                freshness=freshness,
             )
         )
     if not entities:

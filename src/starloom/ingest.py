@@ -479,6 +479,19 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
     return _FilePlan(todo, {d: by_day[d] for d in todo}, rel, ranges, manifest_rows)
 
 
+def _landing_root(wh, source: Source, entity: Entity) -> Path:
+    """Where a table's checked rows land; refused unless inside the output folder (the only
+    place a load deletes files)."""
+    base = (wh.settings.output_dir / "landing").resolve()
+    root = (base / source.name / entity.name).resolve()
+    if not root.is_relative_to(base) or root == base:
+        raise StarloomError(
+            f"{source.name}.{entity.name}: its landing folder {root} is outside {base}; "
+            "name sources and tables with letters, digits and underscores."
+        )
+    return root
+
+
 def _meta(plan: _FilePlan, entity: Entity, day: dt.date, i: int, path: str, load_id: str):
     """What a reader is told of a file. Keys are checked across the load, not per chunk
     (see _quarantine_duplicates); change events repeat keys by nature and are not."""
@@ -663,7 +676,7 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) ->
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
     load_id = ledger.new_load_id(source.name, entity.name)
-    landing_root = wh.settings.output_dir / "landing" / source.name / entity.name
+    landing_root = _landing_root(wh, source, entity)
     changes = ensure_raw_table(wh, entity, source)
     names = [n for n, _ in _raw_columns(source, entity)]
     plan, after, engine_rows, notes = None, None, {}, []

@@ -49,3 +49,19 @@ def test_a_source_name_that_is_not_an_identifier_is_refused(tmp_path, name):
 
     with pytest.raises(ConfigError, match="may hold only letters, digits and underscores"):
         load_sources(tmp_path)
+
+
+def test_a_landing_folder_outside_the_output_folder_is_refused(tmp_path):
+    from starloom.contracts import Contract
+    from starloom.errors import StarloomError
+    from starloom.ingest import _landing_root
+    from starloom.settings import Settings
+    from starloom.sources import Entity, Source
+    from starloom.warehouse import Warehouse
+
+    wh = Warehouse(Settings(project_dir=tmp_path, warehouse_path=tmp_path / ".warehouse"))
+    contract = Contract.from_dict({"id": {"type": "int64"}}, "t")
+    for source, table in (("..", ".."), ("../../x", "t"), ("s", "../../..")):
+        entity = Entity(source=source, name=table, contract=contract)
+        with pytest.raises(StarloomError, match="is outside"):
+            _landing_root(wh, Source(source, "files", (entity,)), entity)

@@ -167,12 +167,13 @@ def _sample_text(sample: pd.DataFrame) -> str:
 
 
 def run_model_tests(
-    wh, model: Model, table: str, run_id: str, shown_as: str | None = None
+    wh, model: Model, table: str, run_id: str, shown_as: str | None = None, record: bool = True
 ) -> list[dict]:
     """Run the model's tests on `table`; raise TestFailure if an error-level test fails.
 
     Returns one result row per test (see `record_results`); on failure the rows are
-    recorded before raising, so the failure is in the history too.
+    recorded before raising (unless `record` is False: the caller records them, from the
+    failure's `results`), so the failure is in the history too.
     """
     name = shown_as or table
     rows = []
@@ -200,7 +201,8 @@ def run_model_tests(
         )
     failed = [i for i, r in enumerate(rows) if r["status"] == "fail"]
     if failed:
-        record_results(wh, rows)
+        if record:
+            record_results(wh, rows)
         parts = []
         for i in failed:
             r = rows[i]
@@ -209,12 +211,19 @@ def run_model_tests(
                 f"{r['test']}{on}: {r['failures']} failing rows, e.g. {_sample_text(samples[i])}"
             )
         kept = " The previous table was kept." if shown_as else ""
-        raise TestFailure(
+        failure = TestFailure(
             f"Model {name} ({model.path.name}) failed its tests: {' | '.join(parts)}.{kept} "
             f"Fix the data or the model, or set `severity: warn` on the test in "
             f"{model.path.name}; the results are in {RESULTS_TABLE} (run_id {run_id})."
         )
+        failure.results = rows
+        raise failure
     return rows
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    """Test results as a frame with its columns even when there is none."""
+    return pd.DataFrame(rows, columns=list(_RESULTS_COLUMNS))
 
 
 _RESULTS_COLUMNS = {

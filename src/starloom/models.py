@@ -35,7 +35,9 @@ its tests (starloom.build_state); `full_refresh` rebuilds it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import difflib
 import graphlib
 import re
 import time
@@ -206,15 +208,55 @@ def build_order(models: dict[str, Model]) -> list[str]:
         raise ModelError(f"The models refer to each other in a cycle: {exc.args[1]}") from None
 
 
+def _selectors(select) -> list[str]:
+    if isinstance(select, str):
+        return [p for p in re.split(r"[\s,]+", select) if p]
+    return [str(p) for p in select]
+
+
 def _select(models: dict[str, Model], select) -> list[str]:
+    """The models a selection names, in build order. A selector is a model's name, a layer
+    (the folder under sql/: staging, snapshots, marts, ...), `+name` (the model and every
+    model upstream of it), `name+` (it and everything downstream), or `+name+`; several are
+    given as a list or separated by spaces or commas."""
     order = build_order(models)
     if select is None:
         return order
-    wanted = {select} if isinstance(select, str) else set(select)
-    chosen = [n for n in order if n in wanted or models[n].layer in wanted]
-    if not chosen:
-        raise ModelError(f"No model matches {sorted(wanted)}; models: {order}.")
-    return chosen
+    upstream = {n: (m.tables_read & set(models)) - {n} for n, m in models.items()}
+    downstream: dict[str, set[str]] = {n: set() for n in models}
+    for n, ups in upstream.items():
+        for u in ups:
+            downstream[u].add(n)
+
+    def closure(start: str, edges: dict[str, set[str]]) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    wanted: set[str] = set()
+    for sel in _selectors(select):
+        name = sel.strip("+")
+        if name in models:
+            wanted.add(name)
+            if sel.startswith("+"):
+                wanted |= closure(name, upstream)
+            if sel.endswith("+"):
+                wanted |= closure(name, downstream)
+            continue
+        layer = {n for n, m in models.items() if m.layer == name}
+        if not layer or sel != name:
+            close = difflib.get_close_matches(name, [*models, *{m.layer for m in models.values()}])
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ModelError(
+                f"No model or layer named {name!r}.{hint} Models: {', '.join(order)}; layers: "
+                f"{', '.join(sorted({m.layer for m in models.values()}))}. Select with a name, "
+                "a layer, +name (with its upstream) or name+ (with its downstream)."
+            )
+        wanted |= layer
+    return [n for n in order if n in wanted]
 
 
 def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materialize.Outcome:
@@ -267,7 +309,7 @@ def build(
         full_refresh=full_refresh,
     )
     builds, results = [], []
-    with wh.session():
+    with wh.session(), _recording(wh, results):
         state = None if wh.settings.cluster else build_state.BuildState(wh, models, ctx.params)
         leftovers = {
             n
@@ -306,9 +348,43 @@ def build(
                     "seconds": seconds,
                 }
             )
+    return pd.DataFrame(builds, columns=BUILD_COLUMNS), checks.results_frame(results)
+
+
+BUILD_COLUMNS = ["model", "layer", "materialization", "mode", "rows_written", "rows", "seconds"]
+
+
+@contextlib.contextmanager
+def _recording(wh: Warehouse, results: list[dict]):
+    """Record the test results gathered so far however the block ends: a build that stops
+    at one model keeps the results of the models built before it."""
+    try:
+        yield
+    finally:
         if results:
             checks.record_results(wh, results)
-    return pd.DataFrame(builds), pd.DataFrame(results)
+
+
+def test(wh: Warehouse, select=None, *, sql_dir: Path | None = None) -> pd.DataFrame:
+    """Run the tests of the selected models on the tables they hold now, without building.
+
+    Every selected model's tests run, failing or not; the results are recorded in
+    starloom_test_results and returned (`status` is pass, warn or fail)."""
+    sql_dir = sql_dir or wh.settings.project_dir / "sql"
+    models = load_models(sql_dir)
+    run_id = uuid.uuid4().hex[:12]
+    rows: list[dict] = []
+    with wh.session():
+        for name in _select(models, select):
+            if not wh.table_exists(name):
+                raise ModelError(f"Model {name} is not built yet: build it first (starloom build).")
+            try:
+                rows += checks.run_model_tests(wh, models[name], name, run_id, record=False)
+            except checks.TestFailure as failure:
+                rows += failure.results
+        if rows:
+            checks.record_results(wh, rows)
+    return checks.results_frame(rows)
 
 
 def lineage(sql_dir: Path) -> pd.DataFrame:

@@ -1,0 +1,88 @@
+"""Selecting models as in dbt (+upstream, downstream+, layers), testing without building,
+and a build that stops keeping the results of the models before it. Real embedded engine."""
+
+from __future__ import annotations
+
+import pytest
+from tests.support.project import write_model
+
+from starloom import models
+from starloom.checks import TestFailure
+from starloom.errors import ModelError
+
+pytestmark = pytest.mark.usefixtures("project")
+
+
+@pytest.fixture
+def sql_dir(tmp_path, wh):
+    wh.command("CREATE TABLE raw_t__sales (id Int64, amount Int64) ENGINE = MergeTree ORDER BY id")
+    wh.command("INSERT INTO raw_t__sales VALUES (1, 5), (2, 7)")
+    sql = tmp_path / "sql"
+    table = {"materialization": "table"}
+    write_model(sql, "stg_sales", {}, "SELECT * FROM {{ source('t', 'sales') }}", "staging")
+    write_model(sql, "totals", table, "SELECT id, sum(amount) AS amount FROM {{ ref('stg_sales') }} GROUP BY id")  # fmt: skip
+    write_model(sql, "big", table, "SELECT * FROM {{ ref('totals') }} WHERE amount > 5")
+    write_model(sql, "other", table, "SELECT 1 AS x")
+    return sql
+
+
+def names(wh, sql_dir, select) -> list[str]:
+    builds, _ = models.build(wh, select, run_date="2024-01-05", sql_dir=sql_dir)
+    return list(builds.model)
+
+
+def test_selectors(wh, sql_dir):
+    assert names(wh, sql_dir, "+totals") == ["stg_sales", "totals"]
+    assert names(wh, sql_dir, "totals+") == ["totals", "big"]
+    assert names(wh, sql_dir, "staging") == ["stg_sales"]
+    assert sorted(names(wh, sql_dir, "other stg_sales")) == ["other", "stg_sales"]
+    chosen = names(wh, sql_dir, ["+big", "other"])
+    assert sorted(chosen) == ["big", "other", "stg_sales", "totals"]
+    assert chosen.index("stg_sales") < chosen.index("totals") < chosen.index("big")
+    with pytest.raises(ModelError, match="No model or layer named 'totls'. Did you mean 'totals'"):
+        names(wh, sql_dir, "totls")
+
+
+def test_an_up_to_date_build_returns_frames_with_their_columns(wh, sql_dir):
+    models.build(wh, run_date="2024-01-05", sql_dir=sql_dir)
+    builds, tests = models.build(wh, "marts", run_date="2024-01-05", sql_dir=sql_dir)
+    assert set(builds["mode"]) == {"up to date"}
+    assert list(tests.columns[:4]) == ["run_id", "model", "test", "column"] and tests.empty
+
+
+def test_tests_run_on_the_built_tables_without_building(wh, sql_dir):
+    write_model(
+        sql_dir, "totals", {"materialization": "table", "columns": {"amount": {"tests": [
+            {"accepted_values": {"values": [5]}}]}}},
+        "SELECT id, sum(amount) AS amount FROM {{ ref('stg_sales') }} GROUP BY id",
+    )  # fmt: skip
+    with pytest.raises(TestFailure):
+        models.build(wh, run_date="2024-01-05", sql_dir=sql_dir)
+    results = models.test(wh, "totals", sql_dir=sql_dir) if wh.table_exists("totals") else None
+    assert results is None  # the failing build kept no table
+    write_model(sql_dir, "totals", {"materialization": "table"}, "SELECT 1 AS id, 5 AS amount")
+    models.build(wh, "totals", run_date="2024-01-05", sql_dir=sql_dir)
+    write_model(
+        sql_dir, "totals", {"materialization": "table", "columns": {"amount": {"tests": [
+            {"accepted_values": {"values": [7]}}, "not_null"]}}},
+        "SELECT 1 AS id, 5 AS amount",
+    )  # fmt: skip
+    results = models.test(wh, "totals", sql_dir=sql_dir)
+    assert sorted(results.status) == ["fail", "pass"]
+    assert wh.scalar("SELECT count() FROM starloom_test_results WHERE model = 'totals' "
+                     "AND status = 'fail'") >= 1  # fmt: skip
+
+
+def test_a_build_that_stops_keeps_the_results_of_the_models_before(wh, sql_dir):
+    write_model(
+        sql_dir, "stg_sales", {"columns": {"id": {"tests": ["unique"]}}},
+        "SELECT * FROM {{ source('t', 'sales') }}", "staging",
+    )  # fmt: skip
+    write_model(
+        sql_dir, "big", {"materialization": "table", "columns": {"x": {"tests": ["not_null"]}}},
+        "SELECT CAST(NULL AS Nullable(Int64)) AS x FROM {{ ref('totals') }}",
+    )  # fmt: skip
+    with pytest.raises(TestFailure, match="Model big"):
+        models.build(wh, run_date="2024-01-05", sql_dir=sql_dir)
+    recorded = wh.query_rows("SELECT model, status FROM starloom_test_results ORDER BY model")
+    assert ("stg_sales", "pass") in recorded and ("big", "fail") in recorded

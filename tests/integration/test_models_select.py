@@ -20,7 +20,8 @@ def sql_dir(tmp_path, wh):
     sql = tmp_path / "sql"
     table = {"materialization": "table"}
     write_model(sql, "stg_sales", {}, "SELECT * FROM {{ source('t', 'sales') }}", "staging")
-    write_model(sql, "totals", table, "SELECT id, sum(amount) AS amount FROM {{ ref('stg_sales') }} GROUP BY id")  # fmt: skip
+    totals = "SELECT id, sum(amount) AS amount FROM {{ ref('stg_sales') }} GROUP BY id"
+    write_model(sql, "totals", table, totals)
     write_model(sql, "big", table, "SELECT * FROM {{ ref('totals') }} WHERE amount > 5")
     write_model(sql, "other", table, "SELECT 1 AS x")
     return sql

@@ -1,6 +1,6 @@
 """Backfills: the pipeline once per run date, in order, skipping the dates already built.
 
-`starloom build --from 2024-01-01 --to 2024-01-07` runs `ploomber build --env--run_date D`
+`starloom backfill --from 2024-01-01 --to 2024-01-07` runs `ploomber build --env--run_date D`
 in the project folder for each day D, one after the other (each day's build sees the days
 before it). A day whose build succeeded is recorded in the warehouse table `starloom_runs`,
 next to the data it produced: wiping or switching the warehouse forgets the record together
@@ -100,7 +100,8 @@ def record_run(wh: Warehouse, run_date: dt.date, seconds: float, arguments: Sequ
     )
 
 
-def _ploomber() -> str:
+def ploomber_command() -> str:
+    """The venv's ploomber when there is one beside this Python, else the one on PATH."""
     local = Path(sys.executable).with_name("ploomber")
     return str(local) if local.exists() else "ploomber"
 
@@ -108,7 +109,7 @@ def _ploomber() -> str:
 def build_command(run_date: dt.date, force: bool, extra: Sequence[str]) -> list[str]:
     """The `ploomber build` command line of one day."""
     return [
-        _ploomber(),
+        ploomber_command(),
         "build",
         "--env--run_date",
         run_date.isoformat(),

@@ -1,4 +1,6 @@
-"""The `starloom` command: query the warehouse, make the demo sources, list tables."""
+"""The `starloom` command: start a project, load sources, build and test models, query the
+warehouse, run the pipeline over a range of dates. `starloom --help` lists the verbs; each
+verb's `--help` says what it does (docs/cli.md has them all, with examples)."""
 
 from __future__ import annotations
 
@@ -62,11 +64,105 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _cmd_build(args) -> int:
+def _cmd_backfill(args) -> int:
     from starloom.backfill import backfill
 
     extra = args.ploomber_args[1:] if args.ploomber_args[:1] == ["--"] else args.ploomber_args
     backfill(args.start, args.end, force=args.force, extra=extra)
+    return 0
+
+
+def _run_date(args):
+    from starloom.settings import load_settings, parse_run_date
+
+    return parse_run_date(args.run_date or load_settings().raw.get("run_date") or None)
+
+
+def _cmd_ingest(args) -> int:
+    from starloom.ingest import ingest_tables
+
+    loads = ingest_tables(args.tables, _run_date(args), reload=args.reload)
+    _print_frame(
+        loads,
+        ["source", "entity", "rows_read", "rows_loaded", "rows_quarantined", "seconds", "notes"],
+    )
+    return 0
+
+
+def _cmd_build(args) -> int:
+    from starloom import models
+    from starloom.warehouse import connect
+
+    select = args.select or None
+    builds, tests = models.build(
+        connect(), select, run_date=_run_date(args), full_refresh=args.full_refresh
+    )
+    _print_frame(builds, ["model", "layer", "materialization", "mode", "rows_written", "rows"])
+    return _print_tests(tests)
+
+
+def _cmd_test(args) -> int:
+    from starloom import models
+    from starloom.warehouse import connect
+
+    return _print_tests(models.test(connect(), args.select or None), always=True)
+
+
+def _print_frame(df, columns: list[str]) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df[columns].to_string(index=False) if len(df) else "(nothing to do)")
+
+
+def _print_tests(tests, always: bool = False) -> int:
+    """The test results in a table when any is not a pass; 1 if an error-level one failed."""
+    if len(tests) and (always or (tests.status != "pass").any()):
+        print()
+        _print_frame(tests, ["model", "test", "column", "severity", "failures", "status"])
+    counts = tests.status.value_counts().to_dict() if len(tests) else {}
+    print(
+        f"tests: {counts.get('pass', 0)} passed, {counts.get('warn', 0)} warned, "
+        f"{counts.get('fail', 0)} failed"
+    )
+    return 1 if counts.get("fail") else 0
+
+
+def _cmd_init(args) -> int:
+    from starloom.scaffold import write_project
+
+    root = write_project(args.dir, name=args.name)
+    print(
+        f"project written in {root}\n  cd {args.dir}\n  starloom run        "
+        "# ingest, build, report: the whole pipeline\n  starloom lab        # the notebooks"
+    )
+    return 0
+
+
+def _cmd_run(args) -> int:
+    import subprocess
+
+    from starloom.backfill import ploomber_command
+    from starloom.settings import load_settings
+
+    root = load_settings().project_dir
+    return subprocess.call([ploomber_command(), "build", *args.ploomber_args], cwd=root)
+
+
+def _cmd_lab(args) -> int:
+    import os
+
+    from starloom.settings import load_settings
+
+    root = load_settings().project_dir
+    command = [
+        "jupyter", "lab", f"--ServerApp.root_dir={root}",
+        "--ServerApp.contents_manager_class=jupytext.TextFileContentsManager",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]  # fmt: skip
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    os.execvp(command[0], [*command, *args.lab_args])
     return 0
 
 
@@ -95,9 +191,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-date", help="last day of data, YYYY-MM-DD (default: env.yaml)")
     p.add_argument("--size", type=float, help="size factor (default: env.yaml demo_size)")
     p.set_defaults(func=_cmd_demo)
+    p = sub.add_parser("init", help="write a new project in DIR that builds at once")
+    p.add_argument("dir", help="the folder to create (it must be empty or absent)")
+    p.add_argument("--name", help="the project's name (default: the folder's name)")
+    p.set_defaults(func=_cmd_init)
+    p = sub.add_parser(
+        "ingest",
+        help="load sources (all, a source, or SOURCE.TABLE) for the run date",
+        description="Loads new and changed files, or the run date's database extract, of "
+        "each table named (default: every source in sources/). --reload drops the raw "
+        "table(s) and loads every file again (after a contract change, for instance).",
+    )
+    p.add_argument("tables", nargs="*", help="SOURCE or SOURCE.TABLE (default: all)")
+    p.add_argument("--reload", action="store_true", help="drop the raw tables, load all again")
+    p.add_argument("--run-date", help="YYYY-MM-DD (default: env.yaml run_date, else today)")
+    p.set_defaults(func=_cmd_ingest)
     p = sub.add_parser(
         "build",
-        help="backfill: run the pipeline for each date from --from to --to, in order",
+        help="build models: all, or a selection (name, layer, +upstream, downstream+)",
+        description="Builds the selected models in dependency order with their tests; a "
+        "model whose inputs did not change is skipped as up to date. Exits 1 when an "
+        "error-level test fails.",
+    )
+    p.add_argument("select", nargs="*", help="models or layers, e.g. marts +fct_orders dim_x+")
+    p.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    p.add_argument("--run-date", help="YYYY-MM-DD (default: env.yaml run_date, else today)")
+    p.set_defaults(func=_cmd_build)
+    p = sub.add_parser(
+        "test", help="run the tests of the selected models on their tables, without building"
+    )
+    p.add_argument("select", nargs="*", help="models or layers (default: all)")
+    p.set_defaults(func=_cmd_test)
+    p = sub.add_parser("run", help="run the project's pipeline (ploomber build), reports included")
+    p.add_argument("ploomber_args", nargs=argparse.REMAINDER, help="options for ploomber build")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("lab", help="JupyterLab on the project, parameters injected")
+    p.add_argument("lab_args", nargs=argparse.REMAINDER, help="options for jupyter lab")
+    p.set_defaults(func=_cmd_lab)
+    p = sub.add_parser(
+        "backfill",
+        help="run the pipeline for each date from --from to --to, in order",
         description="Runs `ploomber build --env--run_date D` for each date D, skipping the dates "
         "already built (recorded in the warehouse table starloom_runs) unless --force. "
         "Arguments after -- go to ploomber, e.g. -- --env--demo_size 0.1",
@@ -106,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", dest="end", help="last run date, YYYY-MM-DD (default: --from)")
     p.add_argument("--force", action="store_true", help="rebuild dates already built")
     p.add_argument("ploomber_args", nargs=argparse.REMAINDER, help="-- then ploomber options")
-    p.set_defaults(func=_cmd_build)
+    p.set_defaults(func=_cmd_backfill)
     p = sub.add_parser("docs", help="build the docs site (models, tests, lineage, quality)")
     p.add_argument("--out", help="folder for the site (default: output/docs)")
     p.set_defaults(func=_cmd_docs)

@@ -182,8 +182,9 @@ def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None
     )
     raise StarloomError(
         f"The contract of {entity.source}.{entity.name} no longer matches "
-        f"{entity.raw_table}: " + "; ".join(diffs) + f". {policy} Restore the contract or "
-        f"drop the raw table to reload it (DROP TABLE {entity.raw_table})."
+        f"{entity.raw_table}: " + "; ".join(diffs) + f". {policy} Restore the contract, or "
+        f"reload the table from its files under the new contract: "
+        f"starloom ingest {entity.source}.{entity.name} --reload"
     )
 
 
@@ -611,23 +612,59 @@ def _db_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_i
 
 # -- loads --------------------------------------------------------------------------------
 def ingest(
-    wh: Warehouse, source_name: str, run_date, *, full_refresh: bool = False
+    wh: Warehouse,
+    source_name: str,
+    run_date,
+    *,
+    full_refresh: bool = False,
+    tables: list[str] | None = None,
+    reload: bool = False,
 ) -> pd.DataFrame:
-    """Load every table of a source for run_date; one summary row per table.
+    """Load every table of a source (or the `tables` named) for run_date; one summary row
+    per table.
 
     Files: the days with new or changed files up to run_date (every day with
     `full_refresh`). Databases: the run date's extract (see the module docstring).
+    `reload`: each table's raw table is dropped and made again from the contract, then
+    every file is loaded (what a contract change that `schema` refuses needs).
     """
     run_date = parse_run_date(run_date)
     source = get_source(wh.settings.project_dir, source_name)
+    entities = [source.entity(t) for t in tables] if tables else list(source.entities)
     rows = []
     with wh.session():
         ledger.ensure(wh)
-        for entity in source.entities:
-            days = (dt.date.min, run_date) if full_refresh and source.kind == "files" else None
+        for entity in entities:
+            if reload:
+                with wh.writer_lock(entity.raw_table):
+                    wh.command(f"DROP TABLE IF EXISTS {wh.qualified(entity.raw_table)}")
+                    ledger.forget_files(wh, source.name, entity.name)
+            whole = (full_refresh or reload) and source.kind == "files"
+            days = (dt.date.min, run_date) if whole else None
             rows.append(_ingest_entity(wh, source, entity, run_date, days))
     _refused(rows)
     return pd.DataFrame(rows)
+
+
+def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.DataFrame:
+    """`starloom ingest`: each SOURCE or SOURCE.TABLE named (every source if none), in
+    one warehouse session; one summary row per table."""
+    from starloom.sources import load_sources
+    from starloom.warehouse import connect
+
+    wh = connect()
+    wanted: dict[str, list[str]] = {}
+    for name in names or sorted(load_sources(wh.settings.project_dir)):
+        source, _, table = name.partition(".")
+        wanted.setdefault(source, [])
+        if table:
+            wanted[source].append(table)
+    with wh.session():
+        frames = [
+            ingest(wh, source, run_date, tables=tables or None, reload=reload)
+            for source, tables in wanted.items()
+        ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:

@@ -93,6 +93,19 @@ def replace_quarantine(
         )
 
 
+def forget_files(wh: Warehouse, source: str, entity: str) -> None:
+    """The table's files are taken as never loaded: the next load reads them all."""
+    where = {"s": source, "e": entity}
+    table = wh.qualified("starloom_manifest")
+    if wh.scalar(
+        f"SELECT count() FROM {table} WHERE source = {{s:String}} AND entity = {{e:String}}", where
+    ):
+        wh.command(
+            f"DELETE FROM {table} WHERE source = {{s:String}} AND entity = {{e:String}}",
+            where,
+        )
+
+
 def manifest(wh: Warehouse, source: str, entity: str) -> pd.DataFrame:
     return wh.query_df(
         f"SELECT file, size, sha256, mtime_ns FROM {wh.qualified('starloom_manifest')} FINAL "

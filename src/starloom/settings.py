@@ -183,11 +183,15 @@ def load_settings(project_dir: Path | None = None) -> Settings:
 
 
 def parse_date(value: str | dt.date, what: str, hint: str) -> dt.date:
-    """A date given as YYYY-MM-DD (or a date), or an error naming `what` and saying `hint`."""
+    """A date given as YYYY-MM-DD (or a date, or `today` / `yesterday` in UTC), or an error
+    naming `what` and saying `hint`."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
+    relative = {"today": 0, "yesterday": 1}.get(str(value).strip().lower())
+    if relative is not None:
+        return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=relative)
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:

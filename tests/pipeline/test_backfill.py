@@ -1,4 +1,4 @@
-"""Backfills: `starloom build --from --to` runs the pipeline per date, skipping dates done."""
+"""Backfills: `starloom backfill --from --to` runs the pipeline per date, skipping dates done."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_bad_dates_are_clear_errors(capsys):
         run_dates("2024-02-01", "2024-02-30")
     with pytest.raises(ConfigError, match="--from 2024-01-05 is after --to 2024-01-01"):
         run_dates("2024-01-05", "2024-01-01")
-    assert main(["build", "--from", "01/05/2024"]) == 2
+    assert main(["backfill", "--from", "01/05/2024"]) == 2
     assert "is not a date in the format YYYY-MM-DD" in capsys.readouterr().err
 
 
@@ -46,7 +46,7 @@ def test_completed_dates_are_recorded_in_the_warehouse(wh):
 
 
 def _starloom_build(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_tool(root, "starloom", "build", *args, timeout=1200)
+    return run_tool(root, "starloom", "backfill", *args, timeout=1200)
 
 
 def _lines(output: str) -> dict[str, str]:

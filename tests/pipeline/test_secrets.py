@@ -196,7 +196,9 @@ def test_openlineage_credentials_reach_neither_terminal_nor_files(tmp_path, url,
     root = _tiny_project(tmp_path / "project")
     url = url.replace("PORT", str(_closed_port()))
     env = {"OPENLINEAGE_URL": url, "STARLOOM_WAREHOUSE_PATH": None, "STARLOOM_CLICKHOUSE_URL": None}
-    done = run_tool(root, "starloom", "build", "--from", RUN_DATE, "--force", timeout=300, env=env)
+    done = run_tool(
+        root, "starloom", "backfill", "--from", RUN_DATE, "--force", timeout=300, env=env
+    )
     log = (root / "output" / "logs" / f"build_{RUN_DATE}.log").read_text()
     assert (done.returncode == 2) == fails, _shown(done) + log
     # the hook ran and said so, without the secret

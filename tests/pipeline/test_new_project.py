@@ -1,0 +1,53 @@
+"""A new project from `starloom init`, outside this repository: it builds at once, and the
+next run picks up a new data file and a new SQL model without editing pipeline.yaml."""
+
+from __future__ import annotations
+
+import pytest
+from tests.support.project import run_tool
+
+from starloom.settings import load_settings
+from starloom.warehouse import Warehouse
+
+pytestmark = pytest.mark.slow
+
+
+def test_init_then_run_then_add_a_file_and_a_model(tmp_path):
+    made = run_tool(tmp_path, "starloom", "init", "shop")
+    assert made.returncode == 0, made.stderr
+    root = tmp_path / "shop"
+    files = ["pipeline.yaml", "env.yaml", "sources/example.yml", ".gitignore", "README.md"]
+    files += [".env.example", "notebooks/01_ingest.ipynb", "sql/marts/fct_sales.sql"]
+    for path in files:
+        assert (root / path).is_file(), path
+    assert "demo" not in (root / "env.yaml").read_text()
+
+    first = run_tool(root, "starloom", "run", timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    wh = Warehouse(load_settings(root))
+    assert wh.count("fct_sales") == 7
+    assert wh.scalar("SELECT countIf(channel = 'unknown') FROM fct_sales") == 1  # NA read as NULL
+    assert (root / "output/index.html").is_file()
+    assert (root / "output/reports/03_report.html").is_file()
+    tests = wh.query_rows("SELECT DISTINCT status FROM starloom_test_results")
+    assert tests == [("pass",)]
+
+    (root / "data/example/sales_2024-01-03_late.csv").write_text(
+        "sale_id;sold_at;customer;amount;channel\n8;2024-01-03 23:00:00;Edsger;1.00;web\n"
+    )
+    (root / "sql/marts/fct_web_sales.sql").write_text(
+        "/* ---\ndescription: Web sales only\nmaterialization: table\n--- */\n"
+        "SELECT * FROM {{ ref('fct_sales') }} WHERE channel = 'web'\n"
+    )
+    second = run_tool(root, "starloom", "run", timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert wh.count("fct_sales") == 8
+    assert wh.count("fct_web_sales") == 5
+
+    selected = run_tool(root, "starloom", "build", "+fct_web_sales")
+    assert selected.returncode == 0, selected.stderr
+    assert "fct_web_sales" in selected.stdout and "tests:" in selected.stdout
+    tested = run_tool(root, "starloom", "test", "marts")
+    assert tested.returncode == 0 and "0 failed" in tested.stdout, tested.stdout
+    project_tests = run_tool(root, "python", "-m", "pytest", "-q", "tests")
+    assert project_tests.returncode == 0, project_tests.stdout[-2000:]

@@ -178,6 +178,18 @@ def _cmd_docs(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StarloomError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per verb (docs/cli.md documents each)."""
     parser = argparse.ArgumentParser(prog="starloom", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sql", help="run a query against the configured warehouse")
@@ -243,14 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("docs", help="build the docs site (models, tests, lineage, quality)")
     p.add_argument("--out", help="folder for the site (default: output/docs)")
     p.set_defaults(func=_cmd_docs)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except StarloomError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return parser
 
 
 if __name__ == "__main__":

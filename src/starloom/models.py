@@ -52,7 +52,8 @@ import yaml
 
 from starloom import build_state, checks, materialize, snapshots
 from starloom.ddl import Ddl
-from starloom.errors import ModelError
+from starloom.errors import ConfigError, ModelError
+from starloom.keys import MODEL_COLUMN, check_keys
 from starloom.settings import parse_run_date
 from starloom.sources import raw_table
 from starloom.warehouse import Warehouse
@@ -121,12 +122,16 @@ def _render(model: Model, resolve_ref, resolve_source, incremental=False, this="
         raise ModelError(f"{model.path}: template error: {exc}") from None
 
 
-COLUMN_KEYS = {"description", "tests", "type"}
+COLUMN_KEYS = set(MODEL_COLUMN)
 
 
 def _validate(model: Model) -> None:
     """Raise a ModelError naming a header key that is missing or wrong for the materialization."""
     meta, where = model.meta, model.path
+    try:
+        check_keys(meta, "model", str(where))
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
     for column, spec in model.columns.items():
         unknown = set(spec or {}) - COLUMN_KEYS
         if not isinstance(spec, (dict, type(None))) or unknown:

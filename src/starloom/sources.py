@@ -24,7 +24,7 @@ import yaml
 from starloom.contracts import Contract
 from starloom.csv_records import COMPRESSIONS, CsvDialect, check_encoding
 from starloom.errors import ConfigError
-from starloom.source_keys import check_keys
+from starloom.keys import check_keys
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 FILE_FORMATS = ("jsonl", "csv", "parquet", "debezium")

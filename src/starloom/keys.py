@@ -1,8 +1,9 @@
-"""Every key a source file (sources/*.yml) may hold, where, and what it means.
+"""Every key a source file (sources/*.yml) or a model's header (sql/**/*.sql) may hold,
+where, and what it means.
 
-One definition serves the loader, which refuses a key not listed here (naming the key,
+One definition serves the loaders, which refuse a key not listed here (naming the key,
 where it is, the keys allowed there and the closest match), and the reference docs, whose
-key tables are written from it (`starloom.source_keys.markdown_table`).
+key tables are written from it (`python -m starloom.keys docs/sources.md docs/models.md`).
 """
 
 from __future__ import annotations
@@ -78,12 +79,45 @@ FRESHNESS = {
     "warn_after": "a duration such as {hours: 24}: older gives a warning",
     "error_after": "a duration such as {days: 3}: older gives an error",
 }
+MODEL = {
+    "description": "what the model holds, shown in the docs",
+    "grain": "what one row is, e.g. `one row per order line`",
+    "materialization": "`view` (default), `table`, `incremental` or `snapshot` (in sql/snapshots/)",
+    "order_by": "table, incremental: the sort key, a column or a list (default: none)",
+    "partition_by": "table, incremental: a partition expression, e.g. `toYYYYMM(order_date)`",
+    "engine": "table, incremental: a ClickHouse table engine (default `MergeTree`)",
+    "unique_key": "incremental upsert and snapshot: the column (or list) a row is replaced by",
+    "incremental_strategy": "incremental: `append` (default), `replace_partitions` or `upsert`",
+    "version": "incremental upsert: a column that grows with each change (e.g. updated_at)",
+    "lookback_days": "incremental: `{lookback_start:Date}` is this many days before the run "
+    "date, to rebuild late rows (default 0)",
+    "on_schema_change": "incremental: `fail` (default), `append_new_columns` or `sync_all_columns`",
+    "strategy": "snapshot: `timestamp` (with `updated_at`) or `check` (with `check_cols`)",
+    "updated_at": "snapshot, timestamp strategy: the source column of the change time",
+    "check_cols": "snapshot, check strategy: the columns whose change makes a new version",
+    "invalidate_hard_deletes": "snapshot: close the version of a key gone from the source "
+    "(default true)",
+    "surrogate_key": "snapshot: the name of the version's key column (default `snapshot_key`)",
+    "settings": "ClickHouse settings for the statement that builds the rows, e.g. "
+    "`{join_algorithm: grace_hash}`",
+    "date_column": "the date column the quality history counts rows per day by",
+    "columns": "column name -> its `description`, `type` and `tests`",
+    "tests": "tests of the whole model: `expression_is_true` and custom `sql` (docs/models.md)",
+}
+MODEL_COLUMN = {
+    "description": "what the column holds, shown in the docs",
+    "type": "the ClickHouse type, for the docs",
+    "tests": "a list of `unique`, `not_null`, `accepted_values`, `relationships`, "
+    "`expression_is_true` (docs/models.md)",
+}
 LEVELS = {
     "source": SOURCE,
     "table": TABLE,
     "column": COLUMN,
     "csv": CSV,
     "freshness": FRESHNESS,
+    "model": MODEL,
+    "model_column": MODEL_COLUMN,
 }
 
 
@@ -99,9 +133,10 @@ def check_keys(spec, level: str, where: str) -> dict:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
             hint = f" Did you mean `{close[0]}`?" if close else ""
+            page = "docs/models.md" if level.startswith("model") else "docs/sources.md"
             raise ConfigError(
                 f"{where}: unknown key `{key}`.{hint} The keys allowed here are: "
-                f"{', '.join(allowed)} (docs/sources.md)."
+                f"{', '.join(allowed)} ({page})."
             )
     return spec
 
@@ -124,9 +159,10 @@ def write_key_tables(text: str) -> str:
     return text
 
 
-if __name__ == "__main__":  # python -m starloom.source_keys docs/sources.md
+if __name__ == "__main__":  # python -m starloom.keys docs/sources.md docs/models.md
     import sys
     from pathlib import Path
 
-    page = Path(sys.argv[1])
-    page.write_text(write_key_tables(page.read_text()))
+    for arg in sys.argv[1:]:
+        page = Path(arg)
+        page.write_text(write_key_tables(page.read_text()))

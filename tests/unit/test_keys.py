@@ -84,5 +84,6 @@ def test_every_model_example_in_the_docs_loads(tmp_path):
         folder.mkdir(parents=True)
         (folder / "example.sql").write_text(text)
         for ref in re.findall(r"ref\('(\w+)'\)", text):  # the models it reads, as stubs
-            (folder / f"{ref}.sql").write_text("SELECT 1 AS x\n")
+            stub = "/* ---\ndescription: stub\nmaterialization: view\n--- */\nSELECT 1 AS x\n"
+            (folder / f"{ref}.sql").write_text(stub)
         assert load_models(folder.parent)["example"].sql

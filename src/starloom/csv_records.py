@@ -37,7 +37,7 @@ import pyarrow.csv as pacsv
 BLOCK_BYTES = 16 << 20  # bytes read at once
 # a record (or a line) longer than this is one bad row, read past in bounded memory
 MAX_RECORD_BYTES = int(os.environ.get("STARLOOM_MAX_RECORD_MB", "64")) << 20
-COMPRESSIONS = ("auto", "none", "gzip", "zstd")
+COMPRESSIONS = ("auto", "none", "gzip", "zstd", "zip")
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,16 @@ class CsvDialect:
     escape: str | None = None  # makes the next character literal, e.g. a backslash
     header: bool = True  # False: no header line; the columns are the contract's, in order
     encoding: str = "utf-8"  # an ASCII-compatible encoding: utf-8, latin-1, cp1252, ...
-    compression: str = "auto"  # auto: from the extension (.gz, .zst); none; gzip; zstd
+    compression: str = "auto"  # auto: from the extension (.gz, .zst, .zip); none; gzip; ...
 
     def compression_of(self, path: str) -> str:
         if self.compression != "auto":
             return self.compression
         name = path.lower()
-        return "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else "none"
+        for ext, kind in ((".gz", "gzip"), (".zst", "zstd"), (".zip", "zip")):
+            if name.endswith(ext):
+                return kind
+        return "none"
 
 
 def check_encoding(name: str) -> str | None:
@@ -84,7 +87,28 @@ def open_stream(path: str, dialect: CsvDialect):
         import zstandard
 
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    if kind == "zip":
+        return _zip_member(raw, path)
     return raw
+
+
+def _zip_member(raw, path: str):
+    """The one file inside a zip archive (a folder entry aside), as a buffered stream."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(raw)
+    except zipfile.BadZipFile as exc:
+        raw.close()
+        raise OSError(f"not a readable zip archive ({exc})") from None
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) != 1:
+        archive.close()
+        raise OSError(
+            f"a zip archive must hold one file, {path} holds {len(members)}: "
+            f"{[m.filename for m in members][:5]}; unzip it, or zip each file alone"
+        )
+    return io.BufferedReader(archive.open(members[0]))
 
 
 @dataclass

@@ -197,10 +197,14 @@ def _column(col: Column, name: str) -> tuple[str, str] | None:
     return typed, " AND ".join(checks) or "1"
 
 
-def _not_for_engine(contract: Contract, header: list[str], dialect: CsvDialect) -> str | None:
+def _not_for_engine(
+    contract: Contract, header: list[str], dialect: CsvDialect, meta_file: str = ""
+) -> str | None:
     """Why this file is read by Python rather than the engine, or None."""
     if dialect.quote not in ('"', "'"):
         return "`csv: quote` is none (the engine always reads quotes)"
+    if dialect.compression == "zip" or str(meta_file).lower().endswith(".zip"):
+        return "a zip archive (read by Python)"
     if dialect.delimiter in "\t ":
         return "a tab or space delimiter (the engine's CSV reader refuses it)"
     if dialect.escape:
@@ -228,7 +232,7 @@ def compile_select(
     """(the SELECT that types and checks one CSV file, its columns in raw-table order; None
     and the reason when this file is not for the engine). `meta` gives the load id,
     partition and file name."""
-    why = _not_for_engine(contract, header, dialect)
+    why = _not_for_engine(contract, header, dialect, meta["file"])
     if why:
         return None, why
     selects, checks = [], []

@@ -72,7 +72,8 @@ CSV = {
     "null_values": "list of texts meaning a missing value, quoted or not, e.g. [NA, '\\N', "
     "NULL] (an unquoted empty field is always missing)",
     "encoding": "utf-8 (default), latin-1, cp1252 or another ASCII-compatible encoding",
-    "compression": "`auto` (default: .gz is gzip, .zst is zstd), `none`, `gzip` or `zstd`",
+    "compression": "`auto` (default: .gz is gzip, .zst is zstd, .zip a zip archive of one "
+    "file), `none`, `gzip`, `zstd` or `zip`",
 }
 FRESHNESS = {
     "column": "the datetime column to judge (default `_loaded_at`, when the row was loaded)",

@@ -115,6 +115,34 @@ def test_compressed_files(tmp_path, landing, how):
 
 
 @pytest.mark.parametrize("landing", CSV_PATHS)
+def test_a_zip_archive_of_one_file(tmp_path, landing):
+    import io
+    import zipfile
+
+    text = "id,name,score,day\n1,a,NA,\n2,b,1.5,\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("items.csv", text)
+    files = {f"{DAY}/a.csv.zip": buf.getvalue()}
+    loaded = load_files(
+        tmp_path / landing, files, COLUMNS, landing=landing, csv={"null_values": ["NA"]}
+    )
+    assert names(loaded) == ["a", "b"] and loaded.bad.empty
+
+
+def test_a_zip_archive_of_several_files_is_refused_by_name(tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("a.csv", "id\n1\n")
+        archive.writestr("b.csv", "id\n2\n")
+    with pytest.raises(Exception, match="a.csv.zip: .*a zip archive must hold one file"):
+        load_files(tmp_path, {f"{DAY}/a.csv.zip": buf.getvalue()}, COLUMNS)
+
+
+@pytest.mark.parametrize("landing", CSV_PATHS)
 def test_files_in_a_flat_folder_load_as_one_snapshot(tmp_path, landing):
     root = tmp_path / landing
     files = {

@@ -61,13 +61,19 @@ def parse_test(test: Any, where: str) -> tuple[str, dict]:
         return test, {}
     if isinstance(test, dict) and "sql" in test:
         return "sql", dict(test)
+    if isinstance(test, dict) and "severity" in test and len(test) == 2:
+        # {relationships: {...}, severity: warn}: the severity beside the test, not in it
+        kind, args = next((k, v) for k, v in test.items() if k != "severity")
+        if args is None or isinstance(args, dict):
+            return kind, {**(args or {}), "severity": test["severity"]}
     if isinstance(test, dict) and len(test) == 1:
         kind, args = next(iter(test.items()))
         if args is None or isinstance(args, dict):
             return kind, dict(args or {})
     raise ModelError(
         f"{where}: cannot read the test {test!r}. Write a name (unique), a mapping of one name "
-        "to its arguments ({accepted_values: {values: [a, b]}}), or {sql: 'SELECT ...'}."
+        "to its arguments ({accepted_values: {values: [a, b]}}), or {sql: 'SELECT ...'}; a "
+        "severity goes with the arguments: {relationships: {to: m, field: f, severity: warn}}."
     )
 
 

@@ -177,13 +177,22 @@ def _cmd_docs(args) -> int:
     return 0
 
 
+PASS_THROUGH = ("run", "lab")  # every argument after these verbs goes on to the tool
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in PASS_THROUGH and not {"-h", "--help"} & set(argv[1:2]):
+        rest = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+        args = build_parser().parse_args(argv[:1])
+        args.ploomber_args = args.lab_args = rest
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except StarloomError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1 if type(exc).__name__ == "TestFailure" else 2  # a failed test: as `test`
     except KeyboardInterrupt:
         return 130
 

@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
@@ -374,6 +374,7 @@ class _FilePlan:
     rel: dict[str, str]  # path -> the name recorded (relative to the project if inside)
     ranges: dict[str, list[tuple]]  # path -> byte ranges of the CSV files scanned for them
     manifest_rows: list[dict]  # their rows of starloom_manifest (sha256 maybe still a Future)
+    waiting: list[str] = field(default_factory=list)  # files dated after the run date
 
     def day_of(self, path: str) -> dt.date | None:
         return next((d for d, ps in self.files.items() if path in ps), None)
@@ -425,10 +426,14 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
             "generate the demo sources first (starloom demo)."
         )
     by_day: dict[dt.date, list[str]] = {}
+    waiting = []  # files of a day after the run date: loaded when their day comes
+    last = days[1] if days else run_date
     for p in paths:
         day = _file_date(p, entity, run_date, where)
         if entity.partition == "none" or ((days[0] <= day <= days[1]) if days else day <= run_date):
             by_day.setdefault(day, []).append(p)
+        elif day > last:
+            waiting.append(p)
     known = (
         {}
         if days
@@ -477,7 +482,7 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
         for day in todo
         for p in by_day[day]
     ]
-    return _FilePlan(todo, {d: by_day[d] for d in todo}, rel, ranges, manifest_rows)
+    return _FilePlan(todo, {d: by_day[d] for d in todo}, rel, ranges, manifest_rows, waiting)
 
 
 def _landing_root(wh, source: Source, entity: Entity) -> Path:
@@ -635,12 +640,14 @@ def ingest(
     with wh.session():
         ledger.ensure(wh)
         for entity in entities:
+            until = run_date
             if reload:
                 with wh.writer_lock(entity.raw_table):
+                    until = max(until, _latest_day(wh, entity) or until)  # reload what it held
                     wh.command(f"DROP TABLE IF EXISTS {wh.qualified(entity.raw_table)}")
                     ledger.forget_files(wh, source.name, entity.name)
             whole = (full_refresh or reload) and source.kind == "files"
-            days = (dt.date.min, run_date) if whole else None
+            days = (dt.date.min, until) if whole else None
             rows.append(_ingest_entity(wh, source, entity, run_date, days))
     _refused(rows)
     return pd.DataFrame(rows)
@@ -693,6 +700,16 @@ def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _latest_day(wh: Warehouse, entity: Entity) -> dt.date | None:
+    """The latest day a raw table holds (None for an absent or empty table)."""
+    if not wh.table_exists(entity.raw_table):
+        return None
+    latest = wh.scalar(
+        f"SELECT max(_partition) FROM {wh.qualified(entity.raw_table)} HAVING count() > 0"
+    )
+    return latest.date() if isinstance(latest, dt.datetime) else latest
+
+
 def _refused(summaries: list[dict]) -> None:
     """After every table is loaded: a clear error naming each file that was refused."""
     errors = [e for row in summaries for e in row.get("file_errors", [])]
@@ -735,6 +752,11 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) ->
         if plan and partitions:  # the engine reads what it can, Dask the rest
             engine_rows, notes = _engine_loads(wh, source, entity, plan, aside, load_id)
             tasks = _file_tasks(source, entity, plan, landing_root, load_id, engine_rows)
+        if plan and plan.waiting:
+            notes.append(
+                f"{len(plan.waiting)} file(s) dated after the run date {run_date} wait for their "
+                f"day (first: {Path(plan.waiting[0]).name}); run with a later run date to load them"
+            )
         label = f"{source.name}.{entity.name}"
         results = [r for g in _compute(tasks, wh.settings, label) for r in g] if tasks else []
         for r in results:

@@ -48,8 +48,13 @@ their SQL and inputs).
    `fct_*.sql`. Each file starts with a YAML header (description, materialization, tests).
 4. `starloom run`, then open `output/index.html`.
 
-Delete the example (`sources/example.yml`, `data/example/`, the example models) when your
-own source works.
+Delete the example (`sources/example.yml`, `data/example/`, `sql/*/*example*`,
+`sql/marts/dim_customers.sql`, `sql/marts/fct_sales.sql`, `notebooks/03_report.ipynb`'s
+queries) when your own source works, then `make clean` to start the warehouse and the
+reports afresh (or drop the example's tables: `starloom sql "DROP TABLE fct_sales"`).
+
+For a historical data set, set `run_date` to its last day (files dated after the run date
+wait for their day); for a daily feed, `run_date: today` or `yesterday`.
 
 ## Folders
 
@@ -347,7 +352,11 @@ def _notebook(title: str, doc: str, cells: list[str]) -> str:
 
     out = [
         {"cell_type": "markdown", "metadata": {}, "source": f"# {title}\n{doc}"},
-        code('run_date = "2024-01-03"\nproduct = None', tags=["parameters"]),
+        code(
+            'run_date = "2024-01-03"\nstamp = ""  # when the run started (makes the step run)\n'
+            "upstream = None\nproduct = None",
+            tags=["parameters"],
+        ),
     ]
     for cell in cells:
         if cell.startswith("## "):

@@ -87,3 +87,37 @@ def test_a_build_that_stops_keeps_the_results_of_the_models_before(wh, sql_dir):
         models.build(wh, run_date="2024-01-05", sql_dir=sql_dir)
     recorded = wh.query_rows("SELECT model, status FROM starloom_test_results ORDER BY model")
     assert ("stg_sales", "pass") in recorded and ("big", "fail") in recorded
+
+
+def test_a_severity_beside_a_column_test_is_read_as_its_own(wh, sql_dir):
+    write_model(
+        sql_dir, "big", {"materialization": "table", "columns": {"id": {"tests": [
+            {"accepted_values": {"values": [99]}, "severity": "warn"}]}}},
+        "SELECT * FROM {{ ref('totals') }}",
+    )  # fmt: skip
+    _, tests = models.build(wh, run_date="2024-01-05", sql_dir=sql_dir)
+    assert tests[tests.model == "big"].status.tolist() == ["warn"]
+
+
+def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
+    wh, sql_dir, monkeypatch
+):
+    import subprocess
+
+    from starloom import cli
+
+    write_model(
+        sql_dir, "big", {"materialization": "table", "columns": {"id": {"tests": [
+            {"accepted_values": {"values": [99]}}]}}},
+        "SELECT * FROM {{ ref('totals') }}",
+    )  # fmt: skip
+    monkeypatch.setattr(models, "load_models", lambda path=None, f=models.load_models: f(sql_dir))
+    assert cli.main(["build", "+big", "--run-date", "2024-01-05"]) == 1
+    called = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None: called.append(cmd) or 0)
+    assert cli.main(["run", "--env--run_date", "2024-01-03"]) == 0
+    assert cli.main(["run", "--", "--force"]) == 0
+    assert [c[1:] for c in called] == [
+        ["build", "--env--run_date", "2024-01-03"],
+        ["build", "--force"],
+    ]

@@ -88,7 +88,7 @@ def test_run_date_accepts_iso_dates(value):
     assert parse_run_date(value) == dt.date(2024, 1, 7)
 
 
-@pytest.mark.parametrize("value", ["07/01/2024", "2024-13-01", "", "yesterday"])
+@pytest.mark.parametrize("value", ["07/01/2024", "2024-13-01", "", "tomorrow"])
 def test_run_date_rejects_other_formats(value):
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         parse_run_date(value)
@@ -153,3 +153,13 @@ def test_redact_text_hides_the_url_and_its_secrets_wherever_they_appear():
     shown = redact_text(text, url)
     assert A not in shown and B not in shown
     assert "passed http://lineage:***@h:5000/?token=***." in shown
+
+
+def test_run_date_may_be_today_or_yesterday_in_utc():
+    import datetime as dt
+
+    from starloom.settings import parse_run_date
+
+    today = dt.datetime.now(dt.UTC).date()
+    assert parse_run_date("today") == today
+    assert parse_run_date(" Yesterday ") == today - dt.timedelta(days=1)

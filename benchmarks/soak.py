@@ -21,8 +21,10 @@ quarter of the time) or from the project of the previous trial with the feed swi
 the other version, starts a load in a child process, SIGKILLs it after a delay drawn
 uniformly between 0 and the duration of an unkilled load of the same kind, then loads again
 to completion and checks:
-- the raw table's row count and checksum (every contract column, the partition, file and
-  line) equal those of an unkilled load of that version;
+- as the kill left it, each day of the raw table is the previous load's or the new one's
+  (a day being replaced when the kill came may be either, never a mix of both);
+- after the rerun, the raw table's row count and checksum (every contract column, the
+  partition, file and line) equal those of an unkilled load of that version;
 - no table aside (`_starloom_load_*`) is left;
 - the rerun's rows read = rows loaded + rows quarantined;
 - the quarantine holds exactly the broken and repeated rows the generator made (by file
@@ -350,14 +352,17 @@ def check_ingest(wh) -> dict:
         keys = ("rows_read", "rows_loaded", "rows_quarantined", "rows_engine")
         return {k: int(row[k]) for k in keys}
 
+    killed = raw_days(wh)
     try:
         rerun = load()
     except Exception as exc:  # the rerun must succeed: its error is the finding
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    columns = ", ".join([*COLUMNS, "_partition", "_source_file", "_source_line"])
+        return {"killed": killed, "error": f"{type(exc).__name__}: {exc}"}
+    days = raw_days(wh)
     return {
+        "killed": killed,
         "rerun": rerun,
-        "raw": wh.query_rows(f"SELECT count(), sum(cityHash64({columns})) FROM raw_feed__items")[0],
+        "days": days,
+        "raw": [sum(n for n, _ in days.values()), sum(c for _, c in days.values()) % 2**64],
         "quarantine": wh.query_rows(
             "SELECT count(), sum(cityHash64(partition, file, line, reason, record)) "
             "FROM starloom_quarantine WHERE source = 'feed' AND entity = 'items'"
@@ -371,6 +376,20 @@ def check_ingest(wh) -> dict:
             "ORDER BY started_at DESC LIMIT 1"
         ),
         "again": load(),
+    }
+
+
+def raw_days(wh) -> dict[str, list]:
+    """{day: [rows, checksum]} of the raw table: every contract column, partition, file, line."""
+    if not wh.table_exists("raw_feed__items"):
+        return {}
+    columns = ", ".join([*COLUMNS, "_partition", "_source_file", "_source_line"])
+    return {
+        str(day): [n, s]
+        for day, n, s in wh.query_rows(
+            f"SELECT _partition, count(), sum(cityHash64({columns})) FROM raw_feed__items "
+            "GROUP BY 1"
+        )
     }
 
 
@@ -445,6 +464,16 @@ class Tally:
     killed: int = 0
     seconds: float = 0.0
 
+    def add(self, run: Run, problems: list[str], copy: Path, started: float) -> str:
+        """Count a trial (its copy of the killed project is dropped if it is clean)."""
+        if not problems:
+            shutil.rmtree(copy)
+        self.trials += 1
+        self.clean += not problems
+        self.killed += run.killed
+        self.seconds += time.monotonic() - started
+        return "killed" if run.killed else "ended first"
+
 
 @dataclass
 class Slot:
@@ -477,6 +506,16 @@ def keep_killed(work: Path, project: Path, name: str) -> Path:
     return copy
 
 
+def partitions_moved(have: dict, old: dict, new: dict) -> tuple[int, int, list[str]]:
+    """Partitions ({id: [rows, checksum]}) as a kill left them, between the previous
+    state `old` and the new one: (how many of those that change are new, how many change,
+    the partitions that are neither the old nor the new one)."""
+    changing = {p for p in set(old) | set(new) if old.get(p) != new.get(p)}
+    moved = [p for p in changing if have.get(p) == new.get(p)]
+    torn = sorted(p for p in set(have) | changing if have.get(p) not in (old.get(p), new.get(p)))
+    return len(moved), len(changing), torn
+
+
 def differences(label: str, got, want) -> list[str]:
     got, want = list(got), list(want)
     return [] if got == want else [f"{label}: {got}, unkilled {want}"]
@@ -485,6 +524,7 @@ def differences(label: str, got, want) -> list[str]:
 @dataclass
 class IngestRefs:
     raw: dict[str, list]  # version -> [rows, checksum]
+    days: dict[str, dict]  # version -> {day: [rows, checksum]}
     quarantine: dict[str, list]
     seconds: dict[str, float]  # "fresh" / "switch" -> seconds of an unkilled load
     engine_rows: int
@@ -492,7 +532,8 @@ class IngestRefs:
 
 def ingest_references(work: Path, path: str, feeds: dict[str, Feed]) -> IngestRefs:
     """Unkilled loads: each version fresh, then the other on top; both ways must agree."""
-    raw, quarantine, on_top, seconds = {}, {}, {}, {"fresh": [], "switch": []}
+    raw, days, quarantine, on_top = {}, {}, {}, {}
+    seconds = {"fresh": [], "switch": []}
     engine_rows = 0
     for first in VERSIONS:
         project = work / f"reference-{path}-{first}"
@@ -512,6 +553,7 @@ def ingest_references(work: Path, path: str, feeds: dict[str, Feed]) -> IngestRe
                 raise RuntimeError(f"reference load ({path}, {version}): " + "; ".join(problems))
             if kind == "fresh":
                 raw[version], quarantine[version] = got["raw"], got["quarantine"]
+                days[version] = got["days"]
                 engine_rows = max(engine_rows, got["engine"])
             else:
                 on_top[version] = (got["raw"], got["quarantine"])
@@ -526,7 +568,7 @@ def ingest_references(work: Path, path: str, feeds: dict[str, Feed]) -> IngestRe
     if path == "engine" and not engine_rows:
         raise RuntimeError("reference loads (engine): the engine itself read no file")
     mean = {kind: sum(v) / len(v) for kind, v in seconds.items()}
-    return IngestRefs(raw, quarantine, mean, engine_rows)
+    return IngestRefs(raw, days, quarantine, mean, engine_rows)
 
 
 def ingest_problems(got: dict, feed: Feed, refs: IngestRefs | None, version: str = "") -> list:
@@ -576,22 +618,23 @@ def ingest_trials(work, path, n, rng, feeds, refs, tally: Tally) -> None:
         run = run_child("ingest", project, kill_after=delay)
         problems = [] if run.killed or run.returncode == 0 else [f"the load: {run.failure()}"]
         copy = keep_killed(work, project, f"ingest-{path}-{trial:03d}")
+        old = refs.days[start] if kind == "switch" else {}
+        reread = ""
         try:
             got = checked(run_child("check-ingest", project))
+            moved, changing, torn = partitions_moved(got["killed"], old, refs.days[version])
+            problems += [
+                f"day {d} after the kill: {got['killed'].get(d)}, previous {old.get(d)}, "
+                f"new {refs.days[version].get(d)}"
+                for d in torn
+            ]
             problems += ingest_problems(got, feeds[version], refs, version)
-            reread = f"rerun read {got['rerun']['rows_read']:>6} rows" if "rerun" in got else ""
+            read = got.get("rerun", {}).get("rows_read", "-")
+            reread = f"{moved}/{changing} days new, rerun read {read:>6} rows"
         except RuntimeError as exc:
             problems.append(str(exc))
-            reread = ""
         slot.holds = None if problems else version
-        if not problems:
-            shutil.rmtree(copy)
-        seconds = time.monotonic() - started
-        tally.trials += 1
-        tally.clean += not problems
-        tally.killed += run.killed
-        tally.seconds += seconds
-        what = "killed" if run.killed else "ended first"
+        what = tally.add(run, problems, copy, started)
         print(
             f"ingest ({path}) {trial:>3}: {start:>5} -> {version}, kill at {delay:4.2f} of "
             f"{budget:4.2f} s: {what:<11} {reread}  "
@@ -648,23 +691,19 @@ def killed_build_problems(before: dict, old: dict, new: dict) -> tuple[list[str]
             problems.append(
                 f"{name}: {have} after the kill, previous {old.get(name)}, new {new[name]}"
             )
-    parts = before.get(INCREMENTAL) or {}
-    moved = [p for p, v in parts.items() if v == new[INCREMENTAL].get(p)]
-    torn = [
-        p for p, v in parts.items() if p not in moved and v != (old.get(INCREMENTAL) or {}).get(p)
+    parts, was = before.get(INCREMENTAL) or {}, old.get(INCREMENTAL) or {}
+    moved, changing, torn = partitions_moved(parts, was, new[INCREMENTAL])
+    problems += [
+        f"{INCREMENTAL} partition {p} after the kill: {parts.get(p)}, previous {was.get(p)}, "
+        f"new {new[INCREMENTAL].get(p)}"
+        for p in torn
     ]
-    if torn:
-        problems.append(f"{INCREMENTAL}: partitions {torn} neither previous nor new")
-    if set(parts) - set(new[INCREMENTAL]) - set(old.get(INCREMENTAL) or {}):
-        problems.append(f"{INCREMENTAL}: partitions neither build has")
     done[INCREMENTAL] = parts == new[INCREMENTAL]
     for name, inputs in READS.items():
         if done.get(name) and name != INCREMENTAL and not all(done[i] for i in inputs):
             problems.append(f"{name} is new while {[i for i in inputs if not done[i]]} is not")
     tables_new = sum(done[n] for n in TABLES)
-    where = (
-        f"{tables_new}/{len(TABLES)} tables new, {INCREMENTAL} {len(moved)}/{len(new[INCREMENTAL])}"
-    )
+    where = f"{tables_new}/{len(TABLES)} tables new, {INCREMENTAL} {moved}/{changing} partitions"
     return problems, where
 
 
@@ -707,17 +746,10 @@ def build_trials(work, n, rng, seed, rows, refs: BuildRefs, tally: Tally) -> Non
         except RuntimeError as exc:
             problems.append(str(exc))
         slot.holds = None if problems else version
-        if not problems:
-            shutil.rmtree(copy)
-        seconds = time.monotonic() - started
-        tally.trials += 1
-        tally.clean += not problems
-        tally.killed += run.killed
-        tally.seconds += seconds
-        what = "killed" if run.killed else "ended first"
+        what = tally.add(run, problems, copy, started)
         print(
             f"build {trial:>3}: {start:>5} -> {version}, kill at {delay:4.2f} of {budget:4.2f} s: "
-            f"{what:<11} {where:<42} "
+            f"{what:<11} {where:<50} "
             + ("clean" if not problems else f"NOT CLEAN ({copy}): " + "; ".join(problems)),
             flush=True,
         )

@@ -688,6 +688,7 @@ def killed_build_problems(before: dict, old: dict, new: dict) -> tuple[list[str]
         elif have == old.get(name):
             done[name] = False
         else:
+            done[name] = False
             problems.append(
                 f"{name}: {have} after the kill, previous {old.get(name)}, new {new[name]}"
             )

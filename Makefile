@@ -7,7 +7,7 @@ export PLOOMBER_STATS_ENABLED := false
 export PLOOMBER_VERSION_CHECK_DISABLED := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: build test test-fast lab plot bench clean docs
+.PHONY: build test test-fast lab plot bench soak clean docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ REPEAT ?= 1
 PEER ?=
 bench: $(STAMP)  ## TPC-H to a star schema against file(), pandas (and PEER=dbt): make bench SF=1 REPEAT=3
 	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT) $(if $(PEER),--peer $(PEER))
+
+N ?= 20
+SEED ?= 1
+soak: $(STAMP)  ## SIGKILL trials: N ingests (half per CSV path), N/2 builds, each rerun and checked: make soak N=40
+	$(BIN)/python benchmarks/soak.py --ingest $(N) --builds $(shell expr $(N) / 2) --seed $(SEED)
 
 clean:  ## remove products and the embedded warehouse (keeps .venv)
 	rm -rf output .warehouse data

@@ -225,6 +225,10 @@ def _swap_partitions(
     """Each partition of the load replaces the raw table's (or drops it, if now empty);
     `whole`: the raw table's other partitions are dropped too (a snapshot replaces all)."""
     table = wh.qualified(entity.raw_table)
+    # a kill between (or inside) partition moves leaves this marker: a reader can tell, and
+    # the next load, which finds the files of these days unrecorded, moves them again
+    marker = wh.qualified(f"_starloom_moving__{entity.raw_table}")
+    wh.command(f"CREATE TABLE IF NOT EXISTS {marker} (started DateTime) ENGINE = TinyLog")
     counts = dict(
         wh.query_rows(
             f"SELECT toYYYYMMDD(_partition), count() FROM {wh.qualified(aside)} GROUP BY 1"
@@ -247,6 +251,7 @@ def _swap_partitions(
         ):
             if pid not in keep:
                 wh.command(f"ALTER TABLE {table} DROP PARTITION ID '{pid}'")
+    wh.command(f"DROP TABLE IF EXISTS {marker}")
 
 
 # memory bounded: past 256 MB a sort or an aggregation spills to disk

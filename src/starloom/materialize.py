@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 ON_SCHEMA_CHANGE = ("fail", "append_new_columns", "sync_all_columns")
 STRATEGIES = ("append", "replace_partitions", "upsert")
 ASIDE = "__new"
+MOVING = "__moving"  # exists while partitions move into a table (see move_partitions)
 DATA = "__data"
 
 
@@ -265,8 +266,14 @@ def move_partitions(ctx: BuildContext, aside: str, target: str, strategy: str) -
     ids = ctx.wh.query_rows(
         f"SELECT DISTINCT _partition_id FROM {ctx.ddl.qualified(aside)} ORDER BY 1"
     )
+    # The engine does not move several partitions atomically, and a kill inside one REPLACE
+    # can leave its old and new parts both visible. While the marker table exists, a reader
+    # can tell the table is mid-move, and the next build rebuilds it whole.
+    marker = ctx.ddl.qualified(target + MOVING)
+    ctx.wh.command(f"CREATE TABLE IF NOT EXISTS {marker} (started DateTime) ENGINE = TinyLog")
     for (partition_id,) in ids:
         ctx.wh.command(statement(target, partition_id, aside))
+    ctx.wh.command(f"DROP TABLE IF EXISTS {marker}")
 
 
 # -- materializations ------------------------------------------------------------------------
@@ -298,7 +305,13 @@ def final_view(ctx: BuildContext, name: str, storage: str, hidden=()) -> None:
 
 
 def needs_full_build(ctx: BuildContext, model: Model) -> bool:
-    return ctx.full_refresh or table_engine(ctx.wh, storage_of(model)) in (None, "View")
+    """A first build, a full refresh, or a table whose last move of partitions was cut off."""
+    storage = storage_of(model)
+    return (
+        ctx.full_refresh
+        or table_engine(ctx.wh, storage) in (None, "View")
+        or ctx.wh.table_exists(storage + MOVING)
+    )
 
 
 def incremental(ctx: BuildContext, model: Model, body: str) -> Outcome:
@@ -310,6 +323,7 @@ def incremental(ctx: BuildContext, model: Model, body: str) -> Outcome:
         outcome = build_aside_and_swap(ctx, model, target, body, spec)
         if upsert:
             final_view(ctx, model.name, target)
+        ctx.wh.command(f"DROP TABLE IF EXISTS {ctx.ddl.qualified(target + MOVING)}")
         return outcome
 
     new_columns = query_columns(ctx.wh, body, ctx.params(model))

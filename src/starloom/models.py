@@ -320,8 +320,8 @@ def build(
             n
             for (n,) in wh.query_rows(
                 "SELECT name FROM system.tables WHERE database = {d:String} "
-                "AND endsWith(name, {s:String})",
-                {"d": wh.database, "s": materialize.ASIDE},
+                "AND (endsWith(name, {s:String}) OR endsWith(name, {m:String}))",
+                {"d": wh.database, "s": materialize.ASIDE, "m": materialize.MOVING},
             )
         }
         for name in names:
@@ -334,7 +334,12 @@ def build(
                         wh.command(statement)
                 skippable = state and model.materialization in ("table", "incremental")
                 sig, version = state.signature(model, storage) if skippable else ("", None)
-                if skippable and not full_refresh and state.up_to_date(model, sig, version):
+                cut_off = storage + materialize.MOVING in leftovers  # a move was killed
+                if (
+                    skippable
+                    and not (full_refresh or cut_off)
+                    and state.up_to_date(model, sig, version)
+                ):
                     outcome = materialize.Outcome([], build_state.SKIPPED, 0)
                 else:
                     outcome = _run(ctx, model, storage)

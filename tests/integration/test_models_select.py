@@ -121,3 +121,21 @@ def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
         ["build", "--env--run_date", "2024-01-03"],
         ["build", "--force"],
     ]
+
+
+def test_a_move_of_partitions_cut_off_makes_the_next_build_a_full_one(wh, sql_dir):
+    write_model(
+        sql_dir, "daily",
+        {"materialization": "incremental", "incremental_strategy": "replace_partitions",
+         "partition_by": "id"},
+        "SELECT id, amount FROM {{ ref('stg_sales') }}",
+    )  # fmt: skip
+    first, _ = models.build(wh, "+daily", run_date="2024-01-05", sql_dir=sql_dir)
+    assert dict(zip(first.model, first["mode"]))["daily"] == "full"
+    builds, _ = models.build(wh, "daily", run_date="2024-01-05", sql_dir=sql_dir)
+    assert builds["mode"].tolist() == ["up to date"]
+    assert not wh.table_exists("daily__moving")
+    wh.command("CREATE TABLE daily__moving (started DateTime) ENGINE = TinyLog")  # a kill
+    builds, _ = models.build(wh, "daily", run_date="2024-01-05", sql_dir=sql_dir)
+    assert builds["mode"].tolist() == ["full"] and not wh.table_exists("daily__moving")
+    assert wh.query_rows("SELECT id, amount FROM daily ORDER BY id") == [(1, 5), (2, 7)]

@@ -444,6 +444,7 @@ def check_build(wh, project: Path) -> dict:
 
     before = model_state(wh)
     leftover = _tables(wh, "endsWith(name, '__new')")
+    marked = _tables(wh, "endsWith(name, '__moving')")  # a move of partitions was cut off
     try:
         models.build(wh, run_date=BUILD_RUN_DATE, sql_dir=project / "sql")
     except Exception as exc:
@@ -451,6 +452,7 @@ def check_build(wh, project: Path) -> dict:
     return {
         "before": before,
         "leftover": leftover,
+        "marked": marked,
         "after": model_state(wh),
         "asides": _tables(wh, "endsWith(name, '__new')"),
     }
@@ -676,10 +678,12 @@ def build_references(work: Path, seed: int, rows: int) -> BuildRefs:
     return BuildRefs(state, {kind: sum(v) / len(v) for kind, v in seconds.items()})
 
 
-def killed_build_problems(before: dict, old: dict, new: dict) -> tuple[list[str], str]:
+def killed_build_problems(before: dict, old: dict, new: dict, marked=()) -> tuple[list[str], str]:
     """The models as the kill left them: each table the previous build's (absent if there was
-    none) or the new one's, each partition of the incremental model too, and nothing new
-    while a table it reads is not. Returns the problems and a word on how far it got."""
+    none) or the new one's, each partition of the incremental model too (or, where the kill
+    cut a move of partitions off, the model marked as mid-move for readers and for the next
+    build, which rebuilds it whole), and nothing new while a table it reads is not. Returns
+    the problems and a word on how far it got."""
     problems, done = [], {}
     for name in TABLES:
         have = before.get(name)
@@ -694,10 +698,12 @@ def killed_build_problems(before: dict, old: dict, new: dict) -> tuple[list[str]
             )
     parts, was = before.get(INCREMENTAL) or {}, old.get(INCREMENTAL) or {}
     moved, changing, torn = partitions_moved(parts, was, new[INCREMENTAL])
+    mid_move = f"{INCREMENTAL}__moving" in marked
     problems += [
         f"{INCREMENTAL} partition {p} after the kill: {parts.get(p)}, previous {was.get(p)}, "
         f"new {new[INCREMENTAL].get(p)}"
         for p in torn
+        if not mid_move
     ]
     done[INCREMENTAL] = parts == new[INCREMENTAL]
     for name, inputs in READS.items():
@@ -705,6 +711,8 @@ def killed_build_problems(before: dict, old: dict, new: dict) -> tuple[list[str]
             problems.append(f"{name} is new while {[i for i in inputs if not done[i]]} is not")
     tables_new = sum(done[n] for n in TABLES)
     where = f"{tables_new}/{len(TABLES)} tables new, {INCREMENTAL} {moved}/{changing} partitions"
+    if mid_move:
+        where += f" (cut off mid-move, marked; {len(torn)} partition(s) torn until the rebuild)"
     return problems, where
 
 
@@ -730,7 +738,9 @@ def build_trials(work, n, rng, seed, rows, refs: BuildRefs, tally: Tally) -> Non
         where = ""
         try:
             got = checked(run_child("check-build", project))
-            found, where = killed_build_problems(got["before"], old, refs.state[version])
+            found, where = killed_build_problems(
+                got["before"], old, refs.state[version], got.get("marked", ())
+            )
             problems += found
             where += f", {len(got['leftover'])} __new left"
             if "error" in got:

@@ -18,7 +18,7 @@ import datetime as dt
 import decimal
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -164,8 +164,6 @@ class Contract:
 
 
 def _replace(col: Column, **changes) -> Column:
-    from dataclasses import replace
-
     return replace(col, **changes)
 
 

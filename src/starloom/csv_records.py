@@ -387,13 +387,7 @@ def _slow_record(data, starts, ends, u, dialect, fields: _Fields, src: _Lines, n
     return used, (got, wrong)
 
 
-def _split_lines(data: bytes) -> list[bytes]:
-    """Lines with their ends; only `\n` ends a line (a lone `\r` is a character)."""
-    parts = data.split(b"\n")
-    return [p + b"\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
-
-
-def read_header(stream, dialect: CsvDialect, where: str) -> tuple[list[str], int]:
+def read_header(stream, dialect: CsvDialect) -> tuple[list[str], int]:
     """The header's column names and the number of lines it took (a byte-order mark at the
     start of the file is skipped). Raises ValueError with what is wrong."""
     first = stream.readline(MAX_RECORD_BYTES)

@@ -307,7 +307,7 @@ def csv_columns(path: str, dialect: CsvDialect, contract: Contract) -> tuple[lis
     if not dialect.header:
         return contract.names, 1
     with open_stream(path, dialect) as fh:
-        names, used = read_header(fh, dialect, path)
+        names, used = read_header(fh, dialect)
     return names, used + 1
 
 

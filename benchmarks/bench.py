@@ -129,7 +129,7 @@ def write_increment(day: Path, new_day: Path, every: int = INCREMENT_EVERY) -> d
 
 
 def _contracts(settings) -> dict:
-    from starloom.sources import get_source
+    from starloom.ingestion.sources import get_source
 
     return {e.name: e.contract for e in get_source(settings.project_dir, "tpch").entities}
 
@@ -162,11 +162,11 @@ def ingest_and_build(wh, run_date: str) -> dict:
     One job, as a scheduled run would be: one warehouse session for both (its opening is
     counted in the ingest, its closing in the build)."""
     from starloom import models
-    from starloom.ingest import ingest
+    from starloom.ingestion.load import ingest
 
     started = time.perf_counter()
     with wh.session():
-        loads = ingest(wh, "tpch", run_date)
+        loads = ingest(wh, "tpch", run_date=run_date)
         ingest_s = time.perf_counter() - started
         builds, tests = models.build(wh)
     models_s = time.perf_counter() - started - ingest_s

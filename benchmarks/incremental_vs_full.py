@@ -73,11 +73,12 @@ def main(argv=None) -> int:
     for var in ("STARLOOM_CLICKHOUSE_URL", "STARLOOM_WAREHOUSE_PATH", "STARLOOM_CLUSTER"):
         os.environ.pop(var, None)
 
-    from starloom import build_state, models
+    from starloom import models
     from starloom.demo import _Shop
-    from starloom.ingest import ensure_raw_table, ingest
+    from starloom.ingestion.load import ensure_raw_table, ingest
+    from starloom.ingestion.sources import get_source
+    from starloom.models import build_state
     from starloom.settings import load_settings
-    from starloom.sources import get_source
     from starloom.warehouse import Warehouse
 
     wh = Warehouse(load_settings(work))
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
         with wh.session():
             ensure_raw_table(wh, get_source(work, "events").entity("events"))
         before = day_d - dt.timedelta(days=1)
-        t = timed(lambda: ingest(wh, "shop", before))
+        t = timed(lambda: ingest(wh, "shop", run_date=before))
         print(f"  ingested day D-1 in {t:.1f} s", flush=True)
         t = timed(lambda: models.build(wh, None, run_date=before))
         print(f"  built every model for D-1 (full) in {t:.1f} s", flush=True)
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
         shop.step(day_d, np.random.default_rng([args.seed, day_d.toordinal(), 1]))
         counts = write_shop(shop, shop_db)
         print("  day D shop:", counts, flush=True)
-        t = timed(lambda: ingest(wh, "shop", day_d))
+        t = timed(lambda: ingest(wh, "shop", run_date=day_d))
         print(f"  ingested day D in {t:.1f} s", flush=True)
         upstream = ["staging", "snapshots", "dim_customers", "dim_products", "dim_dates"]
         builds, _ = models.build(wh, upstream, run_date=day_d)

@@ -37,14 +37,14 @@ LINEITEM = yaml.safe_load((REPO / "benchmarks" / "tpch" / "sources" / "tpch.yml"
 
 STARLOOM = """
 import cProfile, json, pstats, resource, sys, time
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 from starloom.warehouse import Warehouse
 wh = Warehouse()
 profile = cProfile.Profile() if sys.argv[1] == "profile" else None
 t = time.perf_counter()
 if profile:
     profile.enable()
-loads = ingest(wh, "tpch", sys.argv[2])
+loads = ingest(wh, "tpch", run_date=sys.argv[2])
 if profile:
     profile.disable()
 seconds = time.perf_counter() - t
@@ -59,8 +59,8 @@ print(json.dumps({"rows": int(row.rows_loaded), "read": int(row.rows_read),
 
 NATIVE = """
 import json, resource, sys, time
-from starloom.contracts import Contract
-from starloom.sources import get_source
+from starloom.ingestion.contracts import Contract
+from starloom.ingestion.sources import get_source
 from starloom.warehouse import Warehouse, quote_identifier
 wh = Warehouse()
 entity = get_source(wh.settings.project_dir, "tpch").entity("lineitem")

@@ -321,12 +321,12 @@ def child_main(mode: str, project: Path, args: list[str]) -> int:
     wh = Warehouse(Settings(project_dir=project, warehouse_path=project / ".warehouse"))
     if mode in ("ingest", "build"):
         from starloom import models
-        from starloom.ingest import ingest
+        from starloom.ingestion.load import ingest
 
         print("ready", flush=True)
         os.dup2(2, 1)  # anything else it prints goes to its log
         if mode == "ingest":
-            ingest(wh, "feed", INGEST_RUN_DATE)
+            ingest(wh, "feed", run_date=INGEST_RUN_DATE)
         else:
             models.build(wh, run_date=BUILD_RUN_DATE, sql_dir=project / "sql")
         return 0
@@ -345,10 +345,10 @@ def child_main(mode: str, project: Path, args: list[str]) -> int:
 
 def check_ingest(wh) -> dict:
     """Load again to completion, then what the checks compare."""
-    from starloom.ingest import ingest
+    from starloom.ingestion.load import ingest
 
     def load() -> dict:
-        row = ingest(wh, "feed", INGEST_RUN_DATE).iloc[0]
+        row = ingest(wh, "feed", run_date=INGEST_RUN_DATE).iloc[0]
         keys = ("rows_read", "rows_loaded", "rows_quarantined", "rows_engine")
         return {k: int(row[k]) for k in keys}
 

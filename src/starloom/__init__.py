@@ -1,17 +1,64 @@
 """starloom: a notebook-driven analytics engineering workbench.
 
-The notebooks of a project call this package: `settings` finds the configuration,
-`warehouse` talks to ClickHouse (embedded chdb or a server), `ingest` loads sources
-with Dask, `models` builds the SQL models, `reports` turns executed notebooks into
-shareable HTML.
+The notebook API, one convention for every verb: the warehouse first, then what the verb
+acts on, then keyword arguments only. `run_date` is a date or YYYY-MM-DD (default today);
+`run_id` defaults to the current run's (one per `starloom run`, see starloom.runs).
+
+    %load_ext starloom                        # %%sql, and starloom's errors as one paragraph
+    import starloom
+
+    wh = starloom.connect()                   # the warehouse of env.yaml / the environment
+    loads = starloom.ingest(wh, "shop", run_date=run_date)
+    builds, tests = starloom.build(wh, "staging", run_date=run_date)
+    tests = starloom.test(wh, "marts")
+    freshness = starloom.check_freshness(wh, run_date=run_date)
+    stats = starloom.record_stats(wh, run_date=run_date)
+    flags = starloom.anomalies(wh)
+
+Packages, in the order data flows: `ingestion` (sources and contracts into raw tables),
+`models` (SQL models, their tests and materializations), `quality` (freshness, history),
+`publish` (reports, docs site, charts); `warehouse` is the ClickHouse client and DDL.
+The verbs above load their package on first use, so `import starloom` stays light.
 """
 
 from starloom.errors import StarloomError
-from starloom.notebook import install as _install_notebook_errors
 from starloom.settings import Settings, load_settings
 from starloom.warehouse import Warehouse, connect
 
-_install_notebook_errors()
-
-__all__ = ["StarloomError", "Settings", "load_settings", "Warehouse", "connect"]
 __version__ = "0.1.0"
+
+_VERBS = {
+    "ingest": "starloom.ingestion.load",
+    "build": "starloom.models.runner",
+    "test": "starloom.models.runner",
+    "check_freshness": "starloom.quality.freshness",
+    "raise_on_stale": "starloom.quality.freshness",
+    "record_stats": "starloom.quality.history",
+    "anomalies": "starloom.quality.history",
+    "current_run_id": "starloom.runs",
+}
+
+__all__ = ["StarloomError", "Settings", "load_settings", "Warehouse", "connect", *_VERBS]
+
+
+def __getattr__(name: str):
+    if name in _VERBS:
+        import importlib
+
+        value = getattr(importlib.import_module(_VERBS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'starloom' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_VERBS})
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext starloom`: the %sql / %%sql magics (starloom.magic), and a StarloomError
+    shown as its message, without the traceback."""
+    from starloom import magic, notebook
+
+    magic.register(ipython)
+    notebook.install()

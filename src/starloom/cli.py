@@ -79,7 +79,7 @@ def _run_date(args):
 
 
 def _cmd_ingest(args) -> int:
-    from starloom.ingest import ingest_tables
+    from starloom.ingestion.load import ingest_tables
 
     loads = ingest_tables(args.tables, _run_date(args), reload=args.reload)
     _print_frame(
@@ -169,7 +169,7 @@ def _cmd_lab(args) -> int:
 def _cmd_docs(args) -> int:
     from pathlib import Path
 
-    from starloom.docs import build_docs
+    from starloom.publish.site import build_docs
     from starloom.settings import load_settings
 
     index = build_docs(load_settings(), Path(args.out) if args.out else None)

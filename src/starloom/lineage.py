@@ -37,8 +37,8 @@ import nbformat
 import yaml
 
 from starloom.errors import ConfigError
+from starloom.ingestion.sources import raw_table
 from starloom.settings import redact_text, redact_url
-from starloom.sources import raw_table
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def warehouse_namespace(settings) -> str:
 
 def source_tables(project_dir: Path) -> dict[str, list[str]]:
     """raw_<source>__<table> -> its declared columns, from the project's sources."""
-    from starloom.sources import load_sources
+    from starloom.ingestion.sources import load_sources
 
     lineage_columns = ["_load_id", "_partition", "_source_file", "_source_line", "_loaded_at"]
     return {
@@ -467,22 +467,6 @@ def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = Non
     events.sort(key=lambda e: e.eventTime)
     emit(events, project_dir / EVENTS_FILE)
     return events
-
-
-def on_dag_finish(dag, report=None) -> None:
-    """pipeline.yaml `on_finish`: lineage events of the tasks this build ran."""
-    elapsed = {}
-    try:
-        values = report.values
-        elapsed = dict(zip(values["name"], map(float, values["Elapsed (s)"])))
-    except (AttributeError, KeyError, TypeError, ValueError):
-        pass
-    emit_dag_events(dag, elapsed=elapsed)
-
-
-def on_dag_failure(dag, traceback) -> None:
-    """pipeline.yaml `on_failure`: lineage events, the failed tasks as FAIL."""
-    emit_dag_events(dag, error=str((traceback or {}).get("build", "")))
 
 
 # -- reading events back into the client's models ---------------------------------------------

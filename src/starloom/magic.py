@@ -1,6 +1,6 @@
 """The `%sql` / `%%sql` magics: ClickHouse SQL in a notebook, against the configured warehouse.
 
-    %load_ext starloom.magic
+    %load_ext starloom
 
     %%sql -o top
     SELECT customer_id, sum(line_revenue) AS revenue FROM fct_orders
@@ -194,11 +194,9 @@ def _sql_magic(shell, line: str, cell: str | None):
     return result
 
 
-def load_ipython_extension(ipython) -> None:
-    """`%load_ext starloom.magic`: register %sql and %%sql."""
+def register(ipython) -> None:
+    """Register %sql and %%sql (`%load_ext starloom` does, with the short error display)."""
     from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-
-    from starloom.notebook import install
 
     @magics_class
     class SqlMagics(Magics):
@@ -209,4 +207,3 @@ def load_ipython_extension(ipython) -> None:
             return _sql_magic(self.shell, line, cell)
 
     ipython.register_magics(SqlMagics)
-    install()

@@ -126,8 +126,9 @@ meta:
 
 executor: serial
 
-on_finish: starloom.lineage.on_dag_finish
-on_failure: starloom.lineage.on_dag_failure
+on_render: starloom.pipeline.on_render
+on_finish: starloom.pipeline.on_finish
+on_failure: starloom.pipeline.on_failure
 
 tasks:
   - source: notebooks/01_ingest.ipynb
@@ -167,12 +168,12 @@ tasks:
     params:
       run_date: "{{run_date}}"
 
-  - source: starloom.reports.publish
+  - source: starloom.pipeline.publish_reports
     name: publish_reports
     upstream: [ingest, build_models, report, check_quality]
     product: output/index.html
 
-  - source: starloom.docs.publish_docs
+  - source: starloom.pipeline.publish_docs
     name: build_docs
     upstream: [publish_reports]
     product: output/docs/index.html
@@ -314,7 +315,7 @@ from pathlib import Path
 
 from starloom import models
 from starloom.settings import load_settings
-from starloom.sources import load_sources
+from starloom.ingestion.sources import load_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -325,7 +326,7 @@ def test_sources_and_models_are_declared_correctly():
 
 
 def test_the_models_build_and_pass_their_tests(tmp_path):
-    from starloom.ingest import ingest
+    from starloom.ingestion.load import ingest
     from starloom.settings import Settings
     from starloom.warehouse import Warehouse
 
@@ -334,7 +335,7 @@ def test_the_models_build_and_pass_their_tests(tmp_path):
         Settings(project_dir=ROOT, warehouse_path=tmp_path / "warehouse", raw=settings.raw)
     )
     for name in load_sources(ROOT):
-        ingest(wh, name, settings.raw.get("run_date") or "today")
+        ingest(wh, name, run_date=settings.raw.get("run_date") or "today")
     builds, tests = models.build(wh, run_date=settings.raw.get("run_date") or "today")
     assert len(builds) and (tests.status != "fail").all()
 '''
@@ -386,17 +387,15 @@ NOTEBOOKS = {
         "against their contracts. Rows that break a contract go to `starloom_quarantine`.\n\n"
         "**Reads:** the sources. **Writes:** `raw_<source>__<table>`, `starloom_loads`.",
         [
-            "import starloom\nfrom starloom.ingest import ingest\nfrom starloom.sources import "
-            "load_sources\n\nwh = starloom.connect()\nprint(wh.describe())",
+            "%load_ext starloom\nimport starloom\n\nwh = starloom.connect()\nprint(wh.describe())",
             "## Load\nOne row per table: rows read = rows loaded + rows quarantined.",
-            "import pandas as pd\n\nloads = pd.concat(\n    [ingest(wh, name, run_date) for name "
-            "in load_sources(wh.settings.project_dir)],\n    ignore_index=True,\n)\n"
+            "loads = starloom.ingest(wh, run_date=run_date)\n"
             'loads[["source", "entity", "rows_read", "rows_loaded", "rows_quarantined", '
             '"notes"]]',
             "## Quarantined rows of this run (if any)",
-            'wh.query_df(\n    "SELECT source, entity, file, line, reason, record FROM '
-            'starloom_quarantine "\n    "WHERE load_id IN {ids:Array(String)} ORDER BY file, '
-            'line LIMIT 50",\n    {"ids": list(loads.load_id)},\n)',
+            "ids = list(loads.load_id)",
+            "%%sql\nSELECT source, entity, file, line, reason, record FROM starloom_quarantine\n"
+            "WHERE load_id IN {ids:Array(String)} ORDER BY file, line LIMIT 50",
         ],
     ),
     "notebooks/02_build_models.ipynb": (
@@ -406,9 +405,9 @@ NOTEBOOKS = {
         "test stops here and keeps the previous table.\n\n**Reads:** `raw_*`. **Writes:** the "
         "models, `starloom_test_results`.",
         [
-            "import starloom\nfrom starloom import models\n\nwh = starloom.connect()",
+            "%load_ext starloom\nimport starloom\n\nwh = starloom.connect()",
             "## Build",
-            "builds, tests = models.build(wh, run_date=run_date)\nbuilds",
+            "builds, tests = starloom.build(wh, run_date=run_date)\nbuilds",
             "## Tests",
             'tests[["model", "test", "column", "severity", "failures", "status"]]',
         ],
@@ -418,7 +417,7 @@ NOTEBOOKS = {
         "An example report over the marts: replace it with your own.\n\n**Reads:** "
         "`fct_sales`, `dim_customers`.",
         [
-            "import starloom\n\nwh = starloom.connect()",
+            "%load_ext starloom\nimport starloom\n\nwh = starloom.connect()",
             "## Sales per day",
             'daily = wh.query_df(\n    "SELECT sold_on, channel, toFloat64(sum(amount)) AS amount '
             'FROM fct_sales GROUP BY sold_on, channel ORDER BY sold_on"\n)\nax = daily.pivot_table('
@@ -435,15 +434,17 @@ NOTEBOOKS = {
         "Test results, source freshness, and row counts over time.\n\n**Reads:** every "
         "table, `starloom_test_results`. **Writes:** `starloom_freshness`, the history.",
         [
-            "import uuid\n\nimport starloom\nfrom starloom import checks, quality\n\n"
-            "wh = starloom.connect()\nrun_id = uuid.uuid4().hex[:12]",
+            "%load_ext starloom\nimport starloom\nfrom starloom import quality\n"
+            "from starloom.models import checks\nfrom starloom.publish import charts\n\n"
+            "wh = starloom.connect()",
             "## Tests",
-            "results = checks.latest_results(wh)\nprint(quality.tests_line(results))\nresults",
+            "results = checks.latest_results(wh)\nprint(charts.tests_line(results))\nresults",
             "## Freshness",
-            "freshness = quality.check_freshness(wh, run_date, run_id=run_id)\nfreshness",
+            "freshness = starloom.check_freshness(wh, run_date=run_date)\nfreshness",
             "## Rows and nulls over time",
-            "stats = quality.record_stats(wh, run_id, run_date)\nquality.anomalies(wh, run_id)",
-            "quality.raise_on_stale(freshness)",
+            "stats = starloom.record_stats(wh, run_date=run_date)\nstarloom.anomalies(wh)",
+            "charts.plot_row_counts(quality.metric_history(wh))",
+            "starloom.raise_on_stale(freshness)",
         ],
     ),
 }

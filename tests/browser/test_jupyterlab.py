@@ -188,7 +188,7 @@ def test_an_idle_kernel_does_not_hold_the_embedded_warehouse(built, tmp_path):
     try:
         nb = nbformat.read(built / "notebooks" / "05_report_shop.ipynb", as_version=4)
         code = [c.source for c in nb.cells if c.cell_type == "code"]
-        code += ["%load_ext starloom.magic", "%sql -o n SELECT count() AS n FROM fct_orders"]
+        code += ["%load_ext starloom", "%sql -o n SELECT count() AS n FROM fct_orders"]
         for source in code:
             reply = kc.execute_interactive(source, timeout=300, output_hook=lambda msg: None)
             assert reply["content"]["status"] == "ok", (source, reply["content"])

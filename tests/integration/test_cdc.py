@@ -6,8 +6,8 @@ import json
 
 from tests.support.project import write_source
 
-from starloom.cdc import current_state_sql
-from starloom.ingest import ingest
+from starloom.ingestion.cdc import current_state_sql
+from starloom.ingestion.load import ingest
 
 COLUMNS = {
     "customer_id": {"type": "int64", "nullable": False},
@@ -61,7 +61,7 @@ def test_events_become_the_current_state(project, wh):
             event("u", 6, before=row(1), after=row(1, email="new@x.org"), wrap=True),
         ],
     )
-    loads = ingest(wh, "crm", "2024-01-01")
+    loads = ingest(wh, "crm", run_date="2024-01-01")
     assert (loads.rows_read[0], loads.rows_loaded[0], loads.rows_quarantined[0]) == (6, 6, 0)
     expected = [(1, "new@x.org", "Oslo"), (2, "c2@x.org", "Bergen")]
     assert wh.query_rows(FINAL_STATE) == expected
@@ -75,7 +75,7 @@ def test_events_become_the_current_state(project, wh):
             event("d", 8, before=row(2, city="Bergen")),
         ],
     )
-    ingest(wh, "crm", "2024-01-02")
+    ingest(wh, "crm", run_date="2024-01-02")
     expected = [(1, "new@x.org", "Oslo"), (3, "c3@x.org", "Turku")]
     assert wh.query_rows(FINAL_STATE) == expected
     assert current_without_final(wh) == expected
@@ -85,8 +85,8 @@ def test_replaying_events_is_idempotent(project, wh):
     declare(project)
     lines = [event("c", 1, after=row(1)), event("u", 2, before=row(1), after=row(1, city="Rome"))]
     put(project, "2024-01-01", lines)
-    ingest(wh, "crm", "2024-01-01")
-    ingest(wh, "crm", "2024-01-01", full_refresh=True)  # the same events again
+    ingest(wh, "crm", run_date="2024-01-01")
+    ingest(wh, "crm", run_date="2024-01-01", full_refresh=True)  # the same events again
     wh.command("OPTIMIZE TABLE raw_crm__customers FINAL")
     assert wh.count("raw_crm__customers") == 1  # versions collapsed, nothing doubled
     assert wh.query_rows(FINAL_STATE) == [(1, "c1@x.org", "Rome")]
@@ -108,7 +108,7 @@ def test_broken_events_are_quarantined(project, wh):
             event("c", 6, after=row(6), before=None),
         ],
     )
-    loads = ingest(wh, "crm", "2024-01-01")
+    loads = ingest(wh, "crm", run_date="2024-01-01")
     assert (loads.rows_read[0], loads.rows_loaded[0], loads.rows_quarantined[0]) == (7, 2, 5)
     bad = wh.query_df("SELECT line, reason FROM starloom_quarantine ORDER BY line")
     assert list(bad.line) == [2, 3, 4, 5, 6]

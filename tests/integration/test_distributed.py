@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.support.project import make_demo
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 from starloom.settings import load_settings
 from starloom.warehouse import Warehouse
 
@@ -32,7 +32,7 @@ def test_distributed_load_gives_the_same_rows_as_local(project, wh, monkeypatch)
 
     make_demo(project)
     for source in ("shop", "events"):
-        ingest(wh, source, "2024-01-03")
+        ingest(wh, source, run_date="2024-01-03")
     local = {t: fingerprint(wh, t) for t in TABLES}
     quarantined = wh.scalar("SELECT count() FROM starloom_quarantine")
     with (
@@ -46,7 +46,7 @@ def test_distributed_load_gives_the_same_rows_as_local(project, wh, monkeypatch)
         remote = Warehouse(load_settings(project))
         assert remote.settings.dask_scheduler == cluster.scheduler_address
         for source in ("shop", "events"):
-            loads = ingest(remote, source, "2024-01-03", full_refresh=True)
+            loads = ingest(remote, source, run_date="2024-01-03", full_refresh=True)
             assert (loads.rows_read == loads.rows_loaded + loads.rows_quarantined).all()
     ran = {t["key"].split("-")[0] for t in stream.data}
     assert {"extract_part", "read_jsonl"} <= ran  # the work ran on the cluster's workers

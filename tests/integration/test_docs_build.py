@@ -7,8 +7,8 @@ import re
 from tests.support.project import make_demo
 
 from starloom import cli, models, quality
-from starloom.docs import build_docs
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
+from starloom.publish.site import build_docs
 from starloom.settings import load_settings
 
 RUN_DATE = "2024-01-03"
@@ -27,12 +27,12 @@ def _add_warn_test(project) -> None:
 def test_docs_site_describes_every_model(project, wh):
     make_demo(project, run_date=RUN_DATE)
     _add_warn_test(project)
-    ingest(wh, "shop", RUN_DATE)
-    ingest(wh, "events", RUN_DATE)
+    ingest(wh, "shop", run_date=RUN_DATE)
+    ingest(wh, "events", run_date=RUN_DATE)
     models.build(wh, run_date=RUN_DATE)
     for run in ("r1", "r2"):
-        quality.record_stats(wh, run, RUN_DATE)
-    quality.check_freshness(wh, RUN_DATE)
+        quality.record_stats(wh, run_id=run, run_date=RUN_DATE)
+    quality.check_freshness(wh, run_date=RUN_DATE)
     reports = project / "output" / "reports"
     reports.mkdir(parents=True)
     (reports / "05_report_shop.html").write_text("<html><title>Shop</title></html>")

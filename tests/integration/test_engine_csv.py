@@ -12,7 +12,7 @@ import pytest
 from tests.support.project import write_source
 
 from starloom.errors import SourceError
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
 
@@ -98,7 +98,7 @@ def _load(tmp_path, name: str, landing: str, content: bytes) -> tuple[dict, list
     }
     write_source(project, "feed", {"items": items}, kind="files", format="csv", landing=landing)
     wh = Warehouse(Settings(project_dir=project, warehouse_path=project / ".warehouse"))
-    loads = ingest(wh, "feed", RUN_DATE)
+    loads = ingest(wh, "feed", run_date=RUN_DATE)
     row = loads.iloc[0].to_dict()
     assert row["rows_read"] == row["rows_loaded"] + row["rows_quarantined"]
     rows = wh.query_rows(
@@ -185,7 +185,7 @@ def test_engine_and_python_files_share_one_load(tmp_path):
     }
     write_source(project, "feed", {"items": items}, kind="files", format="csv", landing="none")
     wh = Warehouse(Settings(project_dir=project, warehouse_path=project / ".warehouse"))
-    row = ingest(wh, "feed", RUN_DATE).iloc[0]
+    row = ingest(wh, "feed", run_date=RUN_DATE).iloc[0]
     assert row.rows_engine == len(ROWS)
     assert (row.rows_read, row.rows_loaded, row.rows_quarantined) == (11, 9, 2)
     bad = wh.query_df("SELECT file, line, reason FROM starloom_quarantine ORDER BY line")

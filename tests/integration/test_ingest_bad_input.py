@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from tests.support.project import write_source
 
 from starloom.errors import ConfigError, SourceError
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 
 RUN_DATE = "2024-01-05"
 COLUMNS = {
@@ -55,7 +55,7 @@ def put(project, content: bytes | str, day="2024-01-04", name="items.csv"):
 
 def load(wh, source="feed"):
     """Ingest and check the accounting; returns the summary row and the quarantine."""
-    loads = ingest(wh, source, RUN_DATE)
+    loads = ingest(wh, source, run_date=RUN_DATE)
     row = loads.iloc[0]
     assert row.rows_read == row.rows_loaded + row.rows_quarantined
     entity = row.entity
@@ -128,7 +128,7 @@ def test_a_required_column_missing_from_the_header_refuses_the_file(project, wh)
     put(project, "item_id,sold_on\n1,2024-01-01\n", name="a.csv")
     put(project, HEADER + GOOD[0], day="2024-01-03", name="b.csv")
     with pytest.raises(SourceError) as err:
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     assert "date=2024-01-04/a.csv: column(s) ['name'] of the contract are not in the file" in str(
         err.value
     )
@@ -171,7 +171,7 @@ def test_an_empty_file_is_refused_and_its_day_keeps_its_rows(project, wh, fmt):
     assert load(wh)[0].rows_loaded == 4
     put(project, b"", name=f"items.{fmt}")  # the export of 2024-01-04 failed
     with pytest.raises(SourceError) as err:
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     assert f"data/feed/date=2024-01-04/items.{fmt}: " in str(err.value)
     assert ("empty file" in str(err.value)) or ("not a readable Parquet" in str(err.value))
     assert wh.count("raw_feed__items") == 4  # the day keeps its three rows
@@ -183,7 +183,7 @@ def test_an_empty_file_does_not_stop_the_other_files(project, wh):
     put(project, HEADER + GOOD[0], name="b.csv")
     put(project, HEADER + GOOD[1], day="2024-01-03", name="c.csv")
     with pytest.raises(SourceError, match=r"date=2024-01-04/a.csv: empty file \(0 bytes\)"):
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     # the day of the empty file is not loaded (it would lose a.csv's rows); the other is
     assert wh.query_rows("SELECT item_id, _partition FROM raw_feed__items") == [
         (2, __import__("datetime").date(2024, 1, 3))
@@ -198,7 +198,7 @@ def test_header_only_file_is_refused_unless_the_table_allows_an_empty_day(projec
     assert load(wh)[0].rows_loaded == 3
     put(project, HEADER)
     with pytest.raises(SourceError, match="the file has a header and no rows"):
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     assert wh.count("raw_feed__items") == 3
     declare_files(project, allow_empty=True)
     row, bad = load(wh)
@@ -329,7 +329,7 @@ def test_enormous_field(project, wh):
     assert len(bad.record[0]) == 10_000  # the record kept is cut, the reason says why
     declare_files(project)  # without a length rule the value loads whole
     wh.command("DROP TABLE raw_feed__items")
-    loads = ingest(wh, "feed", RUN_DATE, full_refresh=True)
+    loads = ingest(wh, "feed", run_date=RUN_DATE, full_refresh=True)
     assert loads.rows_loaded[0] == 3
     assert wh.scalar("SELECT max(length(name)) FROM raw_feed__items") == 3_000_000
 
@@ -347,7 +347,7 @@ def test_header_naming_a_column_twice(project, wh):
     declare_files(project)
     put(project, "item_id,name,name\n1,a,b\n")
     with pytest.raises(SourceError, match=r"names column\(s\) \['name'\] more than once"):
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
 
 
 def _parquet(path, table: pa.Table, **kwargs):
@@ -357,9 +357,9 @@ def _parquet(path, table: pa.Table, **kwargs):
 
 
 def test_parquet_read_in_row_group_batches_with_wrong_values(project, wh, monkeypatch):
-    import starloom.readers
+    import starloom.ingestion.readers
 
-    monkeypatch.setattr(starloom.readers, "CHUNK_LINES", 100)
+    monkeypatch.setattr(starloom.ingestion.readers, "CHUNK_LINES", 100)
     declare_files(project, fmt="parquet")
     n = 450
     ids = [str(i) for i in range(n)]
@@ -395,7 +395,7 @@ def test_parquet_missing_a_contract_column(project, wh):
     assert "column price is not in the file(s); loaded as NULL" in row.notes
     _parquet(project / "data/feed/date=2024-01-04/items.parquet", pa.table({"name": ["a", "b"]}))
     with pytest.raises(SourceError, match=r"column\(s\) \['item_id'\] of the contract are not"):
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     assert wh.count("raw_feed__items") == 2
 
 
@@ -409,7 +409,7 @@ def test_truncated_or_corrupt_parquet_fails_and_keeps_the_warehouse(project, wh,
     data = broken.read_bytes()
     broken.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"PAR1" + b"\0" * 99)
     with pytest.raises(SourceError, match=r"date=2024-01-04/items.parquet: not a readable Parquet"):
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     assert wh.count("raw_feed__items") == 3
     assert wh.scalar("SELECT count() FROM starloom_manifest WHERE file LIKE '%01-04%'") == 0
 
@@ -491,16 +491,16 @@ def test_database_table_without_its_key_column(project, wh):
     declare_db(project)
     make_db(project, [("a",)], ddl="CREATE TABLE items (name TEXT)")
     with pytest.raises(SourceError, match="primary key column 'item_id' is not in the source"):
-        ingest(wh, "db", RUN_DATE)
+        ingest(wh, "db", run_date=RUN_DATE)
 
 
 def test_source_database_that_is_unreachable(project, wh):
     declare_db(project, url="sqlite:///no/such/folder/items.db")
     with pytest.raises(SourceError, match="db.items .db.yml.: cannot read the source database"):
-        ingest(wh, "db", RUN_DATE)
+        ingest(wh, "db", run_date=RUN_DATE)
     declare_db(project, url="postgresql://u@127.0.0.1:9/db")  # nothing listens on port 9
     with pytest.raises(SourceError, match="cannot read the source database|driver for postgresql"):
-        ingest(wh, "db", RUN_DATE)
+        ingest(wh, "db", run_date=RUN_DATE)
 
 
 def test_table_that_disappeared(project, wh):
@@ -512,26 +512,26 @@ def test_table_that_disappeared(project, wh):
         conn.execute(sa.text("DROP TABLE items"))
     engine.dispose()
     with pytest.raises(SourceError, match="table 'items' does not exist in the source database"):
-        ingest(wh, "db", RUN_DATE)
+        ingest(wh, "db", run_date=RUN_DATE)
     assert wh.count("raw_db__items") == 1  # the last good extract stays
 
 
 def test_declarations_that_cannot_work_fail_early(project, wh):
     declare_files(project, fmt="xml")
     with pytest.raises(ConfigError, match="`format` must be one of"):
-        ingest(wh, "feed", RUN_DATE)
+        ingest(wh, "feed", run_date=RUN_DATE)
     declare_db(project, mode="incremental")
     with pytest.raises(ConfigError, match="needs a `cursor` column of the contract"):
-        ingest(wh, "db", RUN_DATE)
+        ingest(wh, "db", run_date=RUN_DATE)
     declare_db(project, schema="loose")
     with pytest.raises(ConfigError, match="`schema` must be one of"):
-        ingest(wh, "db", RUN_DATE)
+        ingest(wh, "db", run_date=RUN_DATE)
 
 
 def test_large_csv_is_read_in_ranges_with_the_right_line_numbers(project, wh, monkeypatch):
-    import starloom.ingest
+    import starloom.ingestion.load
 
-    monkeypatch.setattr(starloom.ingest, "CSV_SPLIT_BYTES", 300)
+    monkeypatch.setattr(starloom.ingestion.load, "CSV_SPLIT_BYTES", 300)
     declare_files(project)
     lines = [f"{i},n{i},1.00,2024-01-01,2024-01-01T00:00:00Z,new\n" for i in range(1, 101)]
     lines[40] = "41,broken\n"  # line 42 of the file

@@ -246,7 +246,7 @@ def test_unknown_csv_and_table_keys_are_errors(tmp_path):
 
 
 def test_a_reload_loads_every_day_the_table_held_and_files_after_the_run_date_wait(tmp_path):
-    from starloom.ingest import ingest
+    from starloom.ingestion.load import ingest
 
     root = tmp_path / "p"
     files = {
@@ -255,11 +255,13 @@ def test_a_reload_loads_every_day_the_table_held_and_files_after_the_run_date_wa
     }
     first = load_files(root, files, COLUMNS, run_date="2024-01-06")
     assert names(first) == ["a", "b"]
-    later = ingest(first.wh, "feed", "2024-01-04", reload=True).iloc[0]  # an earlier run date
+    later = ingest(first.wh, "feed", run_date="2024-01-04", reload=True).iloc[
+        0
+    ]  # an earlier run date
     assert later.rows_loaded == 2 and first.wh.count("raw_feed__items") == 2
     (root / "data/feed/date=2024-01-09").mkdir()
     (root / "data/feed/date=2024-01-09/c.csv").write_text("id,name,score,day\n3,c,,\n")
-    waiting = ingest(first.wh, "feed", "2024-01-06").iloc[0]
+    waiting = ingest(first.wh, "feed", run_date="2024-01-06").iloc[0]
     assert waiting.rows_read == 0
     assert waiting.notes == [
         "1 file(s) dated after the run date 2024-01-06 wait for their day (first: c.csv); "

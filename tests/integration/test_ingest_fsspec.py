@@ -6,7 +6,7 @@ import fsspec
 import pytest
 from tests.support.project import make_demo
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 
 
 @pytest.fixture
@@ -21,12 +21,12 @@ def memory_events(project):
 
 
 def test_files_by_url_load_like_local_files(project, wh, memory_events, monkeypatch):
-    local = ingest(wh, "events", "2024-01-03").iloc[0]
+    local = ingest(wh, "events", run_date="2024-01-03").iloc[0]
     expected = wh.query_rows("SELECT count(), sum(cityHash64(event_id)) FROM raw_events__events")
     wh.command("DROP TABLE raw_events__events")
     wh.command("TRUNCATE TABLE starloom_manifest")
     monkeypatch.setenv("EVENTS_PATH", memory_events)
-    remote = ingest(wh, "events", "2024-01-03").iloc[0]
+    remote = ingest(wh, "events", run_date="2024-01-03").iloc[0]
     assert (remote.rows_read, remote.rows_loaded, remote.rows_quarantined) == (
         local.rows_read,
         local.rows_loaded,
@@ -39,7 +39,7 @@ def test_files_by_url_load_like_local_files(project, wh, memory_events, monkeypa
     files = wh.query_rows("SELECT DISTINCT file FROM starloom_quarantine ORDER BY file")
     assert files and all(f.startswith("memory://") and "/shop-events/date=" in f for (f,) in files)
     # unchanged files are skipped by URL too
-    assert ingest(wh, "events", "2024-01-03").iloc[0].rows_read == 0
+    assert ingest(wh, "events", run_date="2024-01-03").iloc[0].rows_read == 0
 
 
 def test_no_file_at_the_url_is_a_clear_error(project, wh, monkeypatch):
@@ -47,4 +47,4 @@ def test_no_file_at_the_url_is_a_clear_error(project, wh, monkeypatch):
     from starloom.errors import SourceError
 
     with pytest.raises(SourceError, match="No file matches memory://nothing-here"):
-        ingest(wh, "events", "2024-01-03")
+        ingest(wh, "events", run_date="2024-01-03")

@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from tests.support.project import write_source
 
-from starloom.ingest import backfill, ingest
+from starloom.ingestion.load import backfill, ingest
 
 CONTRACT = {
     "order_id": {"type": "int64", "nullable": False},
@@ -66,23 +66,23 @@ def test_incremental_loads_only_rows_past_the_high_water_mark(project, wh):
     declare(project)
     shop = Shop(project)
     shop.upsert([(i, "placed", f"2024-01-01 {i:02d}:00:00") for i in range(1, 11)])
-    first = ingest(wh, "db", "2024-01-01").iloc[0]
+    first = ingest(wh, "db", run_date="2024-01-01").iloc[0]
     assert (first.rows_read, first.rows_loaded) == (10, 10)
     assert first.high_water_from == "" and first.high_water == "2024-01-01 10:00:00"
     # day 2: three orders change, two are new; a change stamped day 3 waits for day 3
     shop.upsert([(i, "shipped", f"2024-01-02 0{i}:00:00") for i in (2, 4, 6)])
     shop.upsert([(11, "placed", "2024-01-02 09:00:00"), (12, "placed", "2024-01-02 10:00:00")])
     shop.upsert([(13, "placed", "2024-01-03 01:00:00")])
-    second = ingest(wh, "db", "2024-01-02").iloc[0]
+    second = ingest(wh, "db", run_date="2024-01-02").iloc[0]
     assert second.rows_read == 5  # the filter ran in the database: only changed rows came
     assert second.high_water_from == "2024-01-01 10:00:00"
     assert second.high_water == "2024-01-02 10:00:00"
-    third = ingest(wh, "db", "2024-01-03").iloc[0]
+    third = ingest(wh, "db", run_date="2024-01-03").iloc[0]
     assert third.rows_read == 1
     assert sorted(wh.query_rows(LATEST)) == shop.state()
     assert wh.count("raw_db__orders") == 16
     # re-running a day gives the same rows, never doubled
-    again = ingest(wh, "db", "2024-01-02").iloc[0]
+    again = ingest(wh, "db", run_date="2024-01-02").iloc[0]
     assert again.rows_read == 5 and wh.count("raw_db__orders") == 16
     loads = wh.query_rows(
         "SELECT run_date, high_water_from, high_water FROM starloom_loads ORDER BY started_at"
@@ -94,9 +94,9 @@ def test_snapshot_mode_extracts_the_whole_table_each_run(project, wh):
     declare(project, mode="snapshot")
     shop = Shop(project)
     shop.upsert([(i, "placed", "2024-01-01 10:00:00") for i in range(1, 6)])
-    ingest(wh, "db", "2024-01-01")
+    ingest(wh, "db", run_date="2024-01-01")
     shop.upsert([(1, "shipped", "2024-01-02 10:00:00")])
-    assert ingest(wh, "db", "2024-01-02").rows_read[0] == 5
+    assert ingest(wh, "db", run_date="2024-01-02").rows_read[0] == 5
     assert wh.count("raw_db__orders") == 10
 
 
@@ -105,7 +105,7 @@ def test_backfill_reingests_exactly_the_range(project, wh):
     shop = Shop(project)
     for day in (1, 2, 3):
         shop.upsert([(day * 10 + i, "placed", f"2024-01-0{day} 0{i}:00:00") for i in range(3)])
-        ingest(wh, "db", f"2024-01-0{day}")
+        ingest(wh, "db", run_date=f"2024-01-0{day}")
     before = dict(
         wh.query_rows("SELECT _partition, any(_load_id) FROM raw_db__orders GROUP BY _partition")
     )
@@ -126,7 +126,7 @@ def test_backfill_of_files_reloads_those_days_only(project, wh):
     from tests.support.project import make_demo
 
     make_demo(project)
-    ingest(wh, "events", "2024-01-03")
+    ingest(wh, "events", run_date="2024-01-03")
     before = dict(
         wh.query_rows(
             "SELECT _partition, any(_load_id) FROM raw_events__events GROUP BY _partition"

@@ -159,7 +159,7 @@ def test_rows_are_counted_as_lines_blank_lines_are_not_rows(tmp_path, landing):
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_a_line_over_the_cap_is_one_bad_row_read_in_bounded_memory(tmp_path, fmt, monkeypatch):
-    from starloom import csv_records
+    from starloom.ingestion import csv_records
 
     monkeypatch.setattr(csv_records, "MAX_RECORD_BYTES", 4096)
     huge = "x" * 20_000

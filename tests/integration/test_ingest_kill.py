@@ -11,13 +11,13 @@ import time
 import pytest
 from tests.support.project import declare_feed, feed_file
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 
 ROWS = 300_000
 LOAD = (
-    "import starloom.readers as r; r.CSV_BLOCK_BYTES = 1 << 20; "
-    "from starloom.warehouse import Warehouse; from starloom.ingest import ingest; "
-    "ingest(Warehouse(), 'feed', '2024-01-02')"
+    "import starloom.ingestion.readers as r; r.CSV_BLOCK_BYTES = 1 << 20; "
+    "from starloom.warehouse import Warehouse; from starloom.ingestion.load import ingest; "
+    "ingest(Warehouse(), 'feed', run_date='2024-01-02')"
 )
 
 
@@ -54,7 +54,7 @@ def _kill_when(proc, landing, delay: float) -> bool:
 def test_killed_load_then_rerun_loses_and_doubles_nothing(project, wh, delay):
     declare_feed(project, COLUMNS)
     write_day(project, "2024-01-01", 0, ROWS // 2, version=1)
-    ingest(wh, "feed", "2024-01-01")
+    ingest(wh, "feed", run_date="2024-01-01")
     # day 1 changes (it must be replaced, not doubled) and day 2 arrives
     write_day(project, "2024-01-01", 0, ROWS // 2, version=2)
     write_day(project, "2024-01-02", ROWS // 2, ROWS // 2, version=2)
@@ -77,7 +77,7 @@ def test_killed_load_then_rerun_loses_and_doubles_nothing(project, wh, delay):
         )
         > 0
     )
-    again = ingest(wh, "feed", "2024-01-02").iloc[0]
+    again = ingest(wh, "feed", run_date="2024-01-02").iloc[0]
     assert again.rows_read == again.rows_loaded
     total, distinct, v2 = wh.query_rows(
         "SELECT count(), uniqExact(item_id), countIf(version = 2) FROM raw_feed__items"

@@ -9,7 +9,7 @@ import os
 import pytest
 from tests.support.project import declare_feed, feed_file
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 
 COLUMNS = {"item_id": {"type": "int64"}, "name": {"type": "string"}}
 
@@ -28,7 +28,7 @@ def test_files_are_read_again_only_when_size_or_time_change(project, wh, landing
     declare_feed(project, COLUMNS, landing=landing, partition_key="date")
     path = feed_file(project, "2024-01-04")
     path.write_text("item_id,name\n1,aaa\n2,bbb\n")
-    loads = ingest(wh, "feed", "2024-01-05")
+    loads = ingest(wh, "feed", run_date="2024-01-05")
     assert loads.rows_loaded.sum() == 2
     assert loads.rows_engine.sum() == (2 if landing == "none" else 0)
     assert _recorded_sha256(wh) == [hashlib.sha256(path.read_bytes()).hexdigest()]
@@ -37,15 +37,15 @@ def test_files_are_read_again_only_when_size_or_time_change(project, wh, landing
     # the same size and time: taken as unchanged, not read (as make and rsync do)
     path.write_text("item_id,name\n1,zzz\n2,bbb\n")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert ingest(wh, "feed", "2024-01-05").rows_read.sum() == 0
+    assert ingest(wh, "feed", run_date="2024-01-05").rows_read.sum() == 0
     assert _loaded(wh) == ["aaa", "bbb"]
 
     # touched: read for its checksum, which now differs, so the day is loaded again
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    loads = ingest(wh, "feed", "2024-01-05")
+    loads = ingest(wh, "feed", run_date="2024-01-05")
     assert loads.rows_loaded.sum() == 2 and _loaded(wh) == ["zzz", "bbb"]
 
     # touched again with the same content: the checksum matches, nothing is loaded
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
-    assert ingest(wh, "feed", "2024-01-05").rows_read.sum() == 0
+    assert ingest(wh, "feed", run_date="2024-01-05").rows_read.sum() == 0
     assert _loaded(wh) == ["zzz", "bbb"]

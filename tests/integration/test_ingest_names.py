@@ -45,18 +45,18 @@ def test_a_source_name_that_is_not_an_identifier_is_refused(tmp_path, name):
         f"source: '{name}'\nkind: files\nformat: csv\n"
         "tables: {items: {path: x.csv, columns: {id: {type: int64}}}}\n"
     )
-    from starloom.sources import load_sources
+    from starloom.ingestion.sources import load_sources
 
     with pytest.raises(ConfigError, match="may hold only letters, digits and underscores"):
         load_sources(tmp_path)
 
 
 def test_a_landing_folder_outside_the_output_folder_is_refused(tmp_path):
-    from starloom.contracts import Contract
     from starloom.errors import StarloomError
-    from starloom.ingest import _landing_root
+    from starloom.ingestion.contracts import Contract
+    from starloom.ingestion.load import _landing_root
+    from starloom.ingestion.sources import Entity, Source
     from starloom.settings import Settings
-    from starloom.sources import Entity, Source
     from starloom.warehouse import Warehouse
 
     wh = Warehouse(Settings(project_dir=tmp_path, warehouse_path=tmp_path / ".warehouse"))

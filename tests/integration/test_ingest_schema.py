@@ -6,8 +6,8 @@ import pytest
 from tests.support.project import declare_feed, feed_file
 
 from starloom.errors import StarloomError
-from starloom.ingest import ingest
-from starloom.sources import get_source
+from starloom.ingestion.load import ingest
+from starloom.ingestion.sources import get_source
 
 COLUMNS = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "string"}}
 
@@ -15,7 +15,7 @@ COLUMNS = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "st
 def test_strict_schema_fails_on_a_new_column_listing_it(project, wh):
     declare_feed(project, COLUMNS, schema="strict")
     feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n")
-    ingest(wh, "feed", "2024-01-01")
+    ingest(wh, "feed", run_date="2024-01-01")
     declare_feed(project, {**COLUMNS, "colour": {"type": "string"}}, schema="strict")
     feed_file(project, "2024-01-02").write_text("item_id,name,colour\n2,b,red\n")
     with pytest.raises(
@@ -23,18 +23,18 @@ def test_strict_schema_fails_on_a_new_column_listing_it(project, wh):
         match=r"colour: absent in the warehouse, Nullable\(String\) in the contract\. "
         r"The table has `schema: strict`; set `schema: additive`",
     ):
-        ingest(wh, "feed", "2024-01-02")
+        ingest(wh, "feed", run_date="2024-01-02")
     assert wh.count("raw_feed__items") == 1
 
 
 def test_additive_schema_adds_new_columns_and_records_the_version(project, wh):
     declare_feed(project, COLUMNS, schema="additive")
     feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n")
-    first = ingest(wh, "feed", "2024-01-01").iloc[0]
+    first = ingest(wh, "feed", run_date="2024-01-01").iloc[0]
     assert first.schema_changes == []
     declare_feed(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
     feed_file(project, "2024-01-02").write_text("item_id,name,colour\n2,b,red\n")
-    second = ingest(wh, "feed", "2024-01-02").iloc[0]
+    second = ingest(wh, "feed", run_date="2024-01-02").iloc[0]
     assert second.schema_changes == ["added column colour Nullable(String)"]
     assert wh.query_rows("SELECT item_id, colour FROM raw_feed__items ORDER BY item_id") == [
         (1, None),
@@ -53,23 +53,23 @@ def test_additive_schema_adds_new_columns_and_records_the_version(project, wh):
 def test_additive_schema_fails_on_a_removed_column(project, wh):
     declare_feed(project, {**COLUMNS, "colour": {"type": "string"}}, schema="additive")
     feed_file(project, "2024-01-01").write_text("item_id,name,colour\n1,a,red\n")
-    ingest(wh, "feed", "2024-01-01")
+    ingest(wh, "feed", run_date="2024-01-01")
     declare_feed(project, COLUMNS, schema="additive")
     with pytest.raises(
         StarloomError,
         match=r"colour: Nullable\(String\) in the warehouse, absent in the contract\. "
         "Under `schema: additive` only new columns are accepted",
     ):
-        ingest(wh, "feed", "2024-01-02")
+        ingest(wh, "feed", run_date="2024-01-02")
 
 
 def test_additive_schema_fails_on_a_changed_type(project, wh):
     declare_feed(project, COLUMNS, schema="additive")
     feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n")
-    ingest(wh, "feed", "2024-01-01")
+    ingest(wh, "feed", run_date="2024-01-01")
     declare_feed(project, {**COLUMNS, "name": {"type": "int64"}}, schema="additive")
     with pytest.raises(StarloomError, match=r"name: Nullable\(String\) in the warehouse, "):
-        ingest(wh, "feed", "2024-01-02")
+        ingest(wh, "feed", run_date="2024-01-02")
 
 
 def test_a_raw_table_of_the_older_layout_keeps_its_string_lineage_columns(project, wh):
@@ -82,7 +82,7 @@ def test_a_raw_table_of_the_older_layout_keeps_its_string_lineage_columns(projec
     )
     declare_feed(project, COLUMNS, schema="strict")
     feed_file(project, "2024-01-01").write_text("item_id,name\n1,a\n2,b\n")
-    assert ingest(wh, "feed", "2024-01-01").iloc[0].rows_loaded == 2
+    assert ingest(wh, "feed", run_date="2024-01-01").iloc[0].rows_loaded == 2
     assert wh.query_rows(
         "SELECT _source_file, toTypeName(_source_file) FROM raw_feed__items LIMIT 1"
     ) == [("data/feed/date=2024-01-01/items.csv", "String")]

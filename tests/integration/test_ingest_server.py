@@ -7,7 +7,7 @@ import json
 import pytest
 from tests.support.project import write_source
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 from starloom.settings import load_settings
 from starloom.warehouse import Warehouse
 
@@ -42,11 +42,11 @@ def test_files_and_change_events_load_into_a_server(project, clickhouse_server, 
             )
         )
     )
-    loads = ingest(wh, "feed", "2024-01-01")
+    loads = ingest(wh, "feed", run_date="2024-01-01")
     assert (loads.rows_loaded[0], loads.rows_quarantined[0]) == (2, 1)
-    assert ingest(wh, "feed", "2024-01-01").rows_read[0] == 0  # unchanged file skipped
+    assert ingest(wh, "feed", run_date="2024-01-01").rows_read[0] == 0  # unchanged file skipped
     assert wh.count("raw_feed__items") == 2
-    ingest(wh, "crm", "2024-01-01")
+    ingest(wh, "crm", run_date="2024-01-01")
     assert wh.query_rows("SELECT item_id, name FROM raw_crm__items FINAL") == [(1, "b")]
 
 
@@ -65,8 +65,9 @@ def test_two_loads_of_one_table_on_a_server_take_turns(project, clickhouse_serve
         path.parent.mkdir(parents=True)
         path.write_text("item_id,name\n" + "".join(f"{i},n{i}\n" for i in range(2000)))
     script = (
-        "import sys; from starloom.ingest import ingest; from starloom.warehouse import Warehouse;"
-        "print(ingest(Warehouse(), 'feed', '2024-01-03', full_refresh=True).rows_loaded[0])"
+        "import sys; import starloom; "
+        "print(starloom.ingest(starloom.Warehouse(), 'feed', run_date='2024-01-03', "
+        "full_refresh=True).rows_loaded[0])"
     )
     for _ in range(3):
         runs = [

@@ -7,8 +7,8 @@ import pytest
 from tests.support.project import write_model
 
 from starloom import models
-from starloom.checks import TestFailure
 from starloom.errors import ModelError
+from starloom.models.checks import TestFailure
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -111,7 +111,9 @@ def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
             {"accepted_values": {"values": [99]}}]}}},
         "SELECT * FROM {{ ref('totals') }}",
     )  # fmt: skip
-    monkeypatch.setattr(models, "load_models", lambda path=None, f=models.load_models: f(sql_dir))
+    from starloom.models import runner
+
+    monkeypatch.setattr(runner, "load_models", lambda path=None, f=models.load_models: f(sql_dir))
     assert cli.main(["build", "+big", "--run-date", "2024-01-05"]) == 1
     called = []
     monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None: called.append(cmd) or 0)

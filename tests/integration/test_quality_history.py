@@ -45,7 +45,7 @@ def test_freshness_against_the_end_of_the_run_date(project, wh, latest, status):
         {"column": "event_at", "warn_after": {"hours": 12}, "error_after": {"days": 2}},
     )
     _raw_events(wh, "2024-01-01 00:00:00", latest)
-    got = quality.check_freshness(wh, "2024-01-07")
+    got = quality.check_freshness(wh, run_date="2024-01-07")
     (row,) = got.to_dict(orient="records")
     assert row["status"] == status
     assert row["reference_at"] == dt.datetime(2024, 1, 8, tzinfo=dt.UTC)
@@ -71,7 +71,7 @@ def test_freshness_defaults_to_loaded_at_and_now(project, wh):
 
 def test_missing_raw_table_is_reported_not_passed(project, wh):
     _declare(project, {"error_after": {"hours": 1}})
-    (row,) = quality.check_freshness(wh, "2024-01-07").to_dict(orient="records")
+    (row,) = quality.check_freshness(wh, run_date="2024-01-07").to_dict(orient="records")
     assert row["status"] == "missing"
     with pytest.raises(quality.FreshnessError, match="no rows in raw_events__events"):
         quality.raise_on_stale(pd.DataFrame([row]))
@@ -103,7 +103,9 @@ def test_history_and_anomaly_flags(wh):
         days = {str(base + dt.timedelta(days=d)): 100 + (d * 3) % 5 for d in range(i + 1)}
         with wh.session():
             _fact(wh, days)
-            quality.record_stats(wh, f"run{i}", base + dt.timedelta(days=i), ["fct_visits"])
+            quality.record_stats(
+                wh, ["fct_visits"], run_date=base + dt.timedelta(days=i), run_id=f"run{i}"
+            )
     calm = quality.anomalies(wh).set_index("metric")
     assert not calm.is_anomaly.any(), calm
     assert calm.loc["rows_on_run_date", "history"] == 6
@@ -112,7 +114,9 @@ def test_history_and_anomaly_flags(wh):
     days[str(base + dt.timedelta(days=7))] = 10
     with wh.session():
         _fact(wh, days, null_every=2)
-        stats = quality.record_stats(wh, "run7", base + dt.timedelta(days=7), ["fct_visits"])
+        stats = quality.record_stats(
+            wh, ["fct_visits"], run_date=base + dt.timedelta(days=7), run_id="run7"
+        )
     assert set(stats["tables"].partition_date.dropna()) == {
         base + dt.timedelta(days=d) for d in range(8)
     }

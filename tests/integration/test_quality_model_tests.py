@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from starloom import checks
-from starloom.checks import TestFailure
-from starloom.models import Model
+from starloom.models import Model, checks
+from starloom.models.checks import TestFailure
 
 
 def _model(meta: dict, name: str = "fct_sales") -> Model:

@@ -128,7 +128,7 @@ def test_in_a_kernel_a_connection_lingers_then_is_released(tmp_path):
 
 
 def test_connect_in_a_kernel_gives_each_cell_the_same_warehouse(tmp_path, monkeypatch):
-    from starloom import warehouse
+    from starloom.warehouse import client as warehouse
 
     monkeypatch.setattr(warehouse, "in_jupyter_kernel", lambda: True)
     monkeypatch.setattr(warehouse, "_KERNEL_WAREHOUSES", {})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 from starloom.warehouse import Warehouse
 from tests.support.csv_reference import CONTRACT, PRIMARY_KEY, Row, expected_rows, same_text
 from tests.support.project import write_source
@@ -286,7 +286,7 @@ def run_load(
     expected = expected_rows(files, fmt_of(variant))
     last_day = max(re.search(r"date=([\d-]+)", rel).group(1) for rel in files)
     try:
-        summary = ingest(wh, source, last_day).iloc[0].to_dict()
+        summary = ingest(wh, source, run_date=last_day).iloc[0].to_dict()
     except Exception as exc:  # the load itself broke: one mismatch, with the seed
         out = Outcome(files=len(files), rows=sum(len(r) for r in expected.values()))
         out.mismatches.append(("ingest failed", f"{label}: ingest failed: {exc}"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import zstandard
 
-from starloom.ingest import ingest
+from starloom.ingestion.load import ingest
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
 from tests.support.project import write_source
@@ -51,7 +51,7 @@ def load_files(
     spec = {"kind": "files", "format": fmt} | ({"landing": landing} if fmt == "csv" else {})
     write_source(root, "feed", {"items": items}, **spec)
     wh = Warehouse(Settings(project_dir=root, warehouse_path=root / ".warehouse"))
-    summary = ingest(wh, "feed", run_date).iloc[0].to_dict()
+    summary = ingest(wh, "feed", run_date=run_date).iloc[0].to_dict()
     rows = wh.query_df(
         "SELECT * EXCEPT (_loaded_at) FROM raw_feed__items ORDER BY _source_file, _source_line"
     )

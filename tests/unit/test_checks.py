@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from starloom import checks
 from starloom.errors import ModelError
-from starloom.models import Model
+from starloom.models import Model, checks
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from starloom.contracts import Contract, validate
 from starloom.errors import ContractError
+from starloom.ingestion.contracts import Contract, validate
 
 
 def contract(primary_key=("id",), **columns):

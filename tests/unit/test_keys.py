@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from starloom.errors import ConfigError
+from starloom.ingestion.sources import load_source
 from starloom.keys import LEVELS, check_keys, write_key_tables
-from starloom.sources import load_source
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGE = DOCS / "sources.md"

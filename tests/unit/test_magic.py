@@ -111,7 +111,7 @@ def test_statement_kind_and_options():
 @pytest.fixture
 def shell(wh):
     ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "starloom.magic")
+    ip.run_line_magic("load_ext", "starloom")
     ip.user_ns.pop("result", None)
     return ip
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from starloom import models, snapshots
-from starloom.ddl import Ddl, TableSpec
-from starloom.materialize import describe_changes, schema_changes, spec_of
+from starloom import models
+from starloom.models import snapshots
+from starloom.models.materialize import describe_changes, schema_changes, spec_of
 from starloom.settings import load_settings
+from starloom.warehouse.ddl import Ddl, TableSpec
 
 COLUMNS = [("order_item_id", "Int64"), ("updated_at", "DateTime64(3, 'UTC')")]
 UPSERT = TableSpec(

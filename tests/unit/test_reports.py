@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from starloom import reports
+from starloom.publish import reports
 
 NETWORK_REF = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
@@ -194,13 +194,13 @@ def test_notebook_of_accepts_paths_and_mappings(tmp_path):
     from ploomber.products import File, MetaProduct
 
     nb = tmp_path / "a.ipynb"
-    assert reports._notebook_of(str(nb)) == nb
-    assert reports._notebook_of(File(nb)) == nb
-    assert reports._notebook_of({"nb": str(nb), "data": "x.csv"}) == nb
+    assert reports.notebook_of(str(nb)) == nb
+    assert reports.notebook_of(File(nb)) == nb
+    assert reports.notebook_of({"nb": str(nb), "data": "x.csv"}) == nb
     meta = MetaProduct({"data": File(tmp_path / "d.csv"), "nb": File(nb)})
-    assert reports._notebook_of(meta) == nb
-    assert reports._notebook_of(MetaProduct([File(tmp_path / "d.csv"), File(nb)])) == nb
-    assert reports._notebook_of("schema.table") is None
+    assert reports.notebook_of(meta) == nb
+    assert reports.notebook_of(MetaProduct([File(tmp_path / "d.csv"), File(nb)])) == nb
+    assert reports.notebook_of("schema.table") is None
 
 
 NOTEBOOK_LOAD = """\
@@ -251,7 +251,7 @@ tasks:
 """
 
 PUBLISH = """\
-  - source: starloom.reports.publish
+  - source: starloom.pipeline.publish_reports
     upstream: [load, summary]
     product: output/index.html
 """

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from starloom.errors import ConfigError
-from starloom.sources import load_source
+from starloom.ingestion.sources import load_source
 
 COLUMNS = {"id": {"type": "int64"}, "changed_at": {"type": "datetime"}}
 

@@ -16,7 +16,7 @@ the run date's partition holds the rows whose cursor is past the high-water mark
 largest cursor in earlier partitions) and before the end of the run date; the raw table is
 a ReplacingMergeTree ordered by key and cursor, and readers take the latest row per key
 (`ORDER BY cursor DESC LIMIT 1 BY key`). Change events (`format: debezium`) are applied by
-starloom.cdc.
+starloom.ingestion.cdc.
 """
 
 from __future__ import annotations
@@ -38,15 +38,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dask.callbacks import Callback
 
-from starloom import cdc, engine_csv, ledger
-from starloom.contracts import Contract
-from starloom.csv_records import ends_open
 from starloom.errors import SourceError, StarloomError
+from starloom.ingestion import cdc, engine_csv, ledger
+from starloom.ingestion.contracts import Contract
+from starloom.ingestion.csv_records import ends_open
+from starloom.ingestion.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
+from starloom.ingestion.sources import Entity, Source, get_source
+from starloom.ingestion.sql_extract import sql_tasks
 from starloom.notebook import in_jupyter_kernel
-from starloom.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
+from starloom.runs import current_run_id
 from starloom.settings import Settings, parse_run_date
-from starloom.sources import Entity, Source, get_source
-from starloom.sql_extract import sql_tasks
 from starloom.warehouse import Warehouse, quote_identifier
 
 # a load's rows wait in `_starloom_load_<8 hex>__<raw table>`: no raw table (raw_...) or
@@ -396,8 +397,8 @@ class _FilePlan:
 
 
 def _engine_reads(wh, source: Source, path: str) -> bool:
-    """Whether the engine itself reads this file (see starloom.engine_csv); not a path with
-    a character the engine's file() takes for a pattern."""
+    """Whether the engine itself reads this file (see starloom.ingestion.engine_csv); not a
+    path with a character the engine's file() takes for a pattern."""
     return (
         source.landing == "none"
         and source.format == "csv"
@@ -623,22 +624,35 @@ def _db_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_i
 # -- loads --------------------------------------------------------------------------------
 def ingest(
     wh: Warehouse,
-    source_name: str,
-    run_date,
+    source_name: str | None = None,
     *,
-    full_refresh: bool = False,
+    run_date=None,
     tables: list[str] | None = None,
+    full_refresh: bool = False,
     reload: bool = False,
+    run_id: str | None = None,
 ) -> pd.DataFrame:
-    """Load every table of a source (or the `tables` named) for run_date; one summary row
-    per table.
+    """Load every table of a source (or the `tables` named; every source of the project when
+    `source_name` is None) for run_date (default today); one summary row per table, stamped
+    with `run_id` (default the current run's).
 
     Files: the days with new or changed files up to run_date (every day with
     `full_refresh`). Databases: the run date's extract (see the module docstring).
     `reload`: each table's raw table is dropped and made again from the contract, then
     every file is loaded (what a contract change that `schema` refuses needs).
     """
-    run_date = parse_run_date(run_date)
+    run_date = parse_run_date(run_date or "today")
+    run_id = run_id or current_run_id()
+    if source_name is None:
+        from starloom.ingestion.sources import load_sources
+
+        options = dict(full_refresh=full_refresh, reload=reload, run_id=run_id)
+        with wh.session():
+            frames = [
+                ingest(wh, name, run_date=run_date, **options)
+                for name in sorted(load_sources(wh.settings.project_dir))
+            ]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     source = get_source(wh.settings.project_dir, source_name)
     entities = [source.entity(t) for t in tables] if tables else list(source.entities)
     rows = []
@@ -661,7 +675,7 @@ def ingest(
 def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.DataFrame:
     """`starloom ingest`: each SOURCE or SOURCE.TABLE named (every source if none), in
     one warehouse session; one summary row per table."""
-    from starloom.sources import load_sources
+    from starloom.ingestion.sources import load_sources
     from starloom.warehouse import connect
 
     wh = connect()
@@ -673,7 +687,7 @@ def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.Dat
             wanted[source].append(table)
     with wh.session():
         frames = [
-            ingest(wh, source, run_date, tables=tables or None, reload=reload)
+            ingest(wh, source, run_date=run_date, tables=tables or None, reload=reload)
             for source, tables in wanted.items()
         ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -7,7 +7,7 @@ change events in JSON lines). Each table (entity) declares its contract (`column
 and, for database tables, its mode (`mode: snapshot|incremental` with a `cursor`).
 A csv source may say `landing: none`: no landing Parquet copy is kept, and on the
 embedded engine local files are then read and checked by the engine itself
-(starloom.engine_csv), several times faster.
+(starloom.ingestion.engine_csv), several times faster.
 `${VAR}` and `${VAR:-default}` in URLs and paths are taken from the environment,
 so credentials never sit in the repository.
 """
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from starloom.contracts import Contract
-from starloom.csv_records import COMPRESSIONS, CsvDialect, check_encoding
 from starloom.errors import ConfigError
+from starloom.ingestion.contracts import Contract
+from starloom.ingestion.csv_records import COMPRESSIONS, CsvDialect, check_encoding
 from starloom.keys import check_keys
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

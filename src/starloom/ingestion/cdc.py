@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from starloom.contracts import Column, Contract
-from starloom.csv_records import too_long
-from starloom.readers import CHUNK_LINES, RECORD_CHARS, bounded_lines, land
+from starloom.ingestion.contracts import Column, Contract
+from starloom.ingestion.csv_records import too_long
+from starloom.ingestion.readers import CHUNK_LINES, RECORD_CHARS, bounded_lines, land
 from starloom.warehouse import Warehouse, quote_identifier
 
 OPS = ("c", "u", "d", "r")

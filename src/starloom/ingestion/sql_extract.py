@@ -17,8 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from starloom.errors import SourceError
-from starloom.readers import CHUNK_LINES, land, missing_columns
-from starloom.sources import Entity, Source
+from starloom.ingestion.readers import CHUNK_LINES, land, missing_columns
+from starloom.ingestion.sources import Entity, Source
 
 
 def _describe(source: Source, entity: Entity) -> str:

@@ -21,7 +21,6 @@ import jinja2
 import nbformat
 
 from starloom.errors import StarloomError
-from starloom.settings import load_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 REMOVE_CELL_TAGS = {"remove", "remove-cell"}
@@ -183,7 +182,7 @@ _STATUS_STYLE = {
 
 def _product_status(product) -> str:
     """built / missing for file products (all files present or not), warehouse otherwise."""
-    files = [Path(p) for p in _parts(product) if isinstance(p, os.PathLike)]
+    files = [Path(p) for p in product_parts(product) if isinstance(p, os.PathLike)]
     if not files:
         return "warehouse"
     return "built" if all(f.exists() for f in files) else "missing"
@@ -288,10 +287,10 @@ def build_index(
     return index
 
 
-# -- the pipeline task -----------------------------------------------------------------------
+# -- products of the pipeline's tasks --------------------------------------------------------
 
 
-def _parts(product) -> list:
+def product_parts(product) -> list:
     """The single products inside a product. A ploomber MetaProduct is a Mapping whose
     iteration yields its products, not its keys (so .values() fails): iterate it directly."""
     if isinstance(product, (str, os.PathLike)):
@@ -304,42 +303,14 @@ def _parts(product) -> list:
         return [product]
 
 
-def _notebook_of(product) -> Path | None:
+def notebook_of(product) -> Path | None:
     """The executed .ipynb of an upstream product: a path, or a mapping with key "nb"."""
     try:
         product = product["nb"]
     except (KeyError, TypeError, IndexError):
-        product = next((p for p in _parts(product) if str(p).endswith(".ipynb")), None)
+        product = next((p for p in product_parts(product) if str(p).endswith(".ipynb")), None)
     path = Path(str(product)) if product is not None else None
     return path if path is not None and path.suffix == ".ipynb" else None
-
-
-def publish(product, upstream, project_dir: str | None = None) -> None:
-    """Ploomber task: every upstream notebook to reports/<stem>.html, the DAG, then the index."""
-    project = Path(project_dir or os.getcwd()).resolve()
-    index = Path(str(product))
-    output_dir = index.parent
-    notebooks = sorted(
-        {nb for nb in map(_notebook_of, (upstream or {}).values()) if nb is not None},
-        key=lambda p: (p.name, str(p)),
-    )
-    entries = []
-    for notebook in notebooks:
-        html = export_html(
-            notebook, output_dir / "reports" / f"{notebook.stem}.html", project_dir=project
-        )
-        entries.append(entry_for(notebook, html, output_dir))
-    dag_png = plot_dag(project / "pipeline.yaml", output_dir / "pipeline.png")
-    settings = load_settings(project)
-    title = f"{settings.raw.get('project_name') or project.name}: pipeline reports"
-    build_index(
-        output_dir,
-        entries,
-        dag_png=dag_png,
-        title=title,
-        name=index.name,
-        summary_html=warehouse_summary_html(settings),
-    )
 
 
 def warehouse_summary_html(settings) -> str:

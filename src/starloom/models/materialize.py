@@ -31,10 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from starloom import checks
-from starloom.ddl import Ddl, TableSpec, add_column, drop_column, modify_column
 from starloom.errors import ModelError, WarehouseError
+from starloom.models import checks
 from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse.ddl import Ddl, TableSpec, add_column, drop_column, modify_column
 
 if TYPE_CHECKING:
     from starloom.models import Model

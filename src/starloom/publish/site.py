@@ -21,11 +21,12 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from starloom import checks, lineage, quality
+from starloom import lineage, quality
 from starloom.errors import StarloomError
-from starloom.models import Model, load_models
+from starloom.ingestion.sources import raw_table
+from starloom.models import Model, checks, load_models
+from starloom.publish import charts
 from starloom.settings import Settings, load_settings
-from starloom.sources import raw_table
 from starloom.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -58,6 +59,9 @@ class ModelPage:
 
 
 def _png(fig) -> str:
+    """A chart of starloom.publish.charts as an embedded PNG ("" for no chart)."""
+    if fig is None:
+        return ""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -66,43 +70,9 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _figure(width=7.0, height=2.6):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(width, height))
-
-
-def _trend_png(history: pd.DataFrame, table: str, metric: str = "rows") -> str:
-    series = history[(history.table == table) & (history.metric == metric)]
-    if len(series) < 2:
-        return ""
-    fig, ax = _figure()
-    ax.plot(pd.to_datetime(series.recorded_at), series.value, marker="o")
-    ax.set_title(f"{table}: {metric} per run")
-    fig.autofmt_xdate()
-    return _png(fig)
-
-
-def _history_png(history: pd.DataFrame) -> str:
-    rows = history[history.metric == "rows"]
-    if rows.run_id.nunique() < 2:
-        return ""
-    fig, ax = _figure(8, 3.5)
-    for table, group in rows.groupby("table"):
-        ax.plot(pd.to_datetime(group.recorded_at), group.value, marker=".", label=table)
-    ax.set_title("Rows per table, per run")
-    ax.set_yscale("symlog")
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1), fontsize=7)
-    fig.autofmt_xdate()
-    return _png(fig)
-
-
 def _reports(output_dir: Path, docs_dir: Path) -> list[dict]:
     """The notebook reports in output/reports/, with their titles, relative to docs_dir."""
-    from starloom.reports import notebook_title
+    from starloom.publish.reports import notebook_title
 
     out = []
     for html in sorted((output_dir / "reports").glob("*.html")):
@@ -168,7 +138,7 @@ def _declared_tests(model: Model) -> list[dict]:
 
 def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -> Path:
     """Write the docs site; returns the path of its index.html."""
-    from starloom.reports import plot_dag, table_html
+    from starloom.publish.reports import plot_dag, table_html
 
     settings = settings or load_settings()
     project = settings.project_dir
@@ -241,7 +211,7 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
         if name in facts["samples"]:
             page.sample_html = table_html(facts["samples"][name])
         if len(history):
-            page.trend_png = _trend_png(history, name)
+            page.trend_png = _png(charts.plot_table_trend(history, name))
         pages.append(page)
 
     env = jinja2.Environment(
@@ -275,7 +245,7 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
         layers=layers,
         reports=_reports(output_dir, docs_dir),
         dag_png=dag_png,
-        history_png=_history_png(history) if len(history) else "",
+        history_png=_png(charts.plot_row_counts(history)) if len(history) else "",
         freshness_html=table_html(facts["freshness"]) if len(facts.get("freshness", [])) else "",
         anomalies_html=(
             table_html(flagged[["table", "metric", "value", "median", "threshold", "history"]])
@@ -288,9 +258,3 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
     out = docs_dir / "index.html"
     out.write_text(index, encoding="utf-8")
     return out
-
-
-def publish_docs(product, upstream=None) -> None:
-    """Ploomber task: build the docs site at `product` (output/docs/index.html)."""
-    settings = load_settings()
-    build_docs(settings, Path(str(product)).parent)

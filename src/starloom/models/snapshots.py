@@ -31,10 +31,9 @@ rows of a run are built in `<name>__new` and tested there before they are insert
 
 from __future__ import annotations
 
-from starloom import checks
-from starloom.ddl import TableSpec
 from starloom.errors import ModelError
-from starloom.materialize import (
+from starloom.models import checks
+from starloom.models.materialize import (
     ASIDE,
     DATA,
     BuildContext,
@@ -49,6 +48,7 @@ from starloom.materialize import (
     table_engine,
 )
 from starloom.warehouse import quote_identifier
+from starloom.warehouse.ddl import TableSpec
 
 STRATEGIES = ("timestamp", "check")
 TS = "DateTime64(3, 'UTC')"

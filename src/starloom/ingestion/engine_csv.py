@@ -5,7 +5,8 @@ with one `INSERT ... SELECT ... FROM file()`: ClickHouse parses the file in para
 column as text, and the contract's rules become SQL expressions that type each value and
 decide whether the row keeps the contract. The insert stops at the first row that breaks
 it (`throwIf`); the caller then removes what the file put in and reads the file again by
-the Python path (starloom.readers), which quarantines each bad row with its reason and line.
+the Python path (starloom.ingestion.readers), which quarantines each bad row with its
+reason and line.
 So a clean file loads at the engine's speed, and a dirty one gives the same result as
 before, only later.
 
@@ -17,7 +18,7 @@ expression rejects the row and the Python path decides. tests/integration/test_e
 loads each such case both ways and compares the tables and the quarantine.
 
 Keys repeated across the load are found afterwards, in the warehouse, for both paths
-(starloom.ingest). Not for the engine: URLs (fsspec), a server (it cannot read local
+(starloom.ingestion.load). Not for the engine: URLs (fsspec), a server (it cannot read local
 files), a contract column missing from the header, `extra_columns: fail` with extra
 columns, a one-column file, a rule without an exact SQL form (min/max on text or dates).
 """
@@ -28,9 +29,9 @@ import datetime as dt
 import decimal
 import numbers
 
-from starloom.contracts import Column, Contract
-from starloom.csv_records import CsvDialect
 from starloom.errors import WarehouseError
+from starloom.ingestion.contracts import Column, Contract
+from starloom.ingestion.csv_records import CsvDialect
 from starloom.warehouse import Warehouse, quote_identifier
 
 # ClickHouse's CSV reader, set to read like the Python path's pyarrow reader: no single

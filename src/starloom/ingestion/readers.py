@@ -25,9 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from starloom import csv_records
-from starloom.contracts import Contract, validate
-from starloom.csv_records import (
+from starloom.ingestion import csv_records
+from starloom.ingestion.contracts import Contract, validate
+from starloom.ingestion.csv_records import (
     CsvDialect,
     open_stream,
     read_header,
@@ -313,7 +313,7 @@ def csv_columns(path: str, dialect: CsvDialect, contract: Contract) -> tuple[lis
 
 def read_csv(path: str, contract: Contract, landing: Path, meta: dict) -> list[dict]:
     """Read a CSV file (or the byte range `meta["range"]` of it) record by record (see
-    starloom.csv_records), every field as text, then check it.
+    starloom.ingestion.csv_records), every field as text, then check it.
 
     A record with the wrong number of fields, a quote never closed or bytes that are not
     in the file's encoding is quarantined as one row: its first line.

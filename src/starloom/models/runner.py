@@ -1,0 +1,217 @@
+"""Build and test the selected models in dependency order (see starloom.models.definition
+for what a model is): selection, skipping of up-to-date tables, and the summary frames."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from starloom.errors import ModelError
+from starloom.ingestion.sources import raw_table
+from starloom.models import build_state, checks, materialize, snapshots
+from starloom.models.definition import Model, build_order, load_models, render
+from starloom.runs import current_run_id
+from starloom.settings import parse_run_date
+from starloom.warehouse import Warehouse
+from starloom.warehouse.ddl import Ddl
+
+
+def _selectors(select) -> list[str]:
+    if isinstance(select, str):
+        return [p for p in re.split(r"[\s,]+", select) if p]
+    return [str(p) for p in select]
+
+
+def _select(models: dict[str, Model], select) -> list[str]:
+    """The models a selection names, in build order. A selector is a model's name, a layer
+    (the folder under sql/: staging, snapshots, marts, ...), `+name` (the model and every
+    model upstream of it), `name+` (it and everything downstream), or `+name+`; several are
+    given as a list or separated by spaces or commas."""
+    order = build_order(models)
+    if select is None:
+        return order
+    upstream = {n: (m.tables_read & set(models)) - {n} for n, m in models.items()}
+    downstream: dict[str, set[str]] = {n: set() for n in models}
+    for n, ups in upstream.items():
+        for u in ups:
+            downstream[u].add(n)
+
+    def closure(start: str, edges: dict[str, set[str]]) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    wanted: set[str] = set()
+    for sel in _selectors(select):
+        name = sel.strip("+")
+        if name in models:
+            wanted.add(name)
+            if sel.startswith("+"):
+                wanted |= closure(name, upstream)
+            if sel.endswith("+"):
+                wanted |= closure(name, downstream)
+            continue
+        layer = {n for n, m in models.items() if m.layer == name}
+        if not layer or sel != name:
+            close = difflib.get_close_matches(name, [*models, *{m.layer for m in models.values()}])
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ModelError(
+                f"No model or layer named {name!r}.{hint} Models: {', '.join(order)}; layers: "
+                f"{', '.join(sorted({m.layer for m in models.values()}))}. Select with a name, "
+                "a layer, +name (with its upstream) or name+ (with its downstream)."
+            )
+        wanted |= layer
+    return [n for n in order if n in wanted]
+
+
+def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materialize.Outcome:
+    """Render the model's SQL and build it by its materialization."""
+    wh = ctx.wh
+    incremental = model.materialization == "incremental" and not materialize.needs_full_build(
+        ctx, model
+    )
+    body = render(
+        model,
+        wh.qualified,
+        lambda s, t: wh.qualified(raw_table(s, t)),
+        incremental=incremental,
+        this=wh.qualified(storage),
+    )
+    run = {
+        "view": materialize.view,
+        "table": materialize.table,
+        "incremental": materialize.incremental,
+        "snapshot": snapshots.run,
+    }[model.materialization]
+    return run(ctx, model, body)
+
+
+def build(
+    wh: Warehouse,
+    select=None,
+    *,
+    run_date=None,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    sql_dir: Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build the selected models in dependency order; returns (builds, test results).
+
+    `select` is a model name, a layer (staging, marts, snapshots) or a list of them; None
+    builds everything. `full_refresh=True` rebuilds incremental models from scratch
+    (snapshots keep their history). Each row of `builds` says the model's mode (full,
+    incremental, or "up to date": a table whose inputs did not change since its last build
+    is skipped with its tests, see starloom.models.build_state), the rows its run wrote, the rows
+    it holds afterwards and the seconds its build took (counting the rows is not included).
+    """
+    sql_dir = sql_dir or wh.settings.project_dir / "sql"
+    models = load_models(sql_dir)
+    names = _select(models, select)
+    ctx = materialize.BuildContext(
+        wh=wh,
+        ddl=Ddl(wh.database, wh.settings.cluster),
+        run_id=run_id or current_run_id(),
+        run_date=parse_run_date(run_date or "today"),
+        full_refresh=full_refresh,
+    )
+    builds, results = [], []
+    with wh.session(), _recording(wh, results):
+        state = None if wh.settings.cluster else build_state.BuildState(wh, models, ctx.params)
+        leftovers = {
+            n
+            for (n,) in wh.query_rows(
+                "SELECT name FROM system.tables WHERE database = {d:String} "
+                "AND (endsWith(name, {s:String}) OR endsWith(name, {m:String}))",
+                {"d": wh.database, "s": materialize.ASIDE, "m": materialize.MOVING},
+            )
+        }
+        for name in names:
+            model = models[name]
+            started = time.perf_counter()
+            storage = materialize.storage_of(model)
+            with wh.writer_lock(name):  # on a server, builds of one model take turns
+                for aside in {name + materialize.ASIDE, storage + materialize.ASIDE} & leftovers:
+                    for statement in ctx.ddl.drop_table(aside):  # left by a killed build
+                        wh.command(statement)
+                skippable = state and model.materialization in ("table", "incremental")
+                sig, version = state.signature(model, storage) if skippable else ("", None)
+                cut_off = storage + materialize.MOVING in leftovers  # a move was killed
+                if (
+                    skippable
+                    and not (full_refresh or cut_off)
+                    and state.up_to_date(model, sig, version)
+                ):
+                    outcome = materialize.Outcome([], build_state.SKIPPED, 0)
+                else:
+                    outcome = _run(ctx, model, storage)
+                    if skippable:
+                        state.record(model, storage, ctx.run_id, sig)
+            seconds = round(time.perf_counter() - started, 3)
+            results.extend(outcome.tests)
+            builds.append(
+                {
+                    "model": name,
+                    "layer": model.layer,
+                    "materialization": model.materialization,
+                    "mode": outcome.mode,
+                    "rows_written": outcome.rows_written,
+                    "rows": wh.count(name),
+                    "seconds": seconds,
+                }
+            )
+    return pd.DataFrame(builds, columns=BUILD_COLUMNS), checks.results_frame(results)
+
+
+BUILD_COLUMNS = ["model", "layer", "materialization", "mode", "rows_written", "rows", "seconds"]
+
+
+@contextlib.contextmanager
+def _recording(wh: Warehouse, results: list[dict]):
+    """Record the test results gathered so far however the block ends: a build that stops
+    at one model keeps the results of the models built before it."""
+    try:
+        yield
+    finally:
+        if results:
+            checks.record_results(wh, results)
+
+
+def test(
+    wh: Warehouse, select=None, *, run_id: str | None = None, sql_dir: Path | None = None
+) -> pd.DataFrame:
+    """Run the tests of the selected models on the tables they hold now, without building.
+
+    Every selected model's tests run, failing or not; the results are recorded in
+    starloom_test_results and returned (`status` is pass, warn or fail)."""
+    sql_dir = sql_dir or wh.settings.project_dir / "sql"
+    models = load_models(sql_dir)
+    run_id = run_id or current_run_id()
+    rows: list[dict] = []
+    with wh.session():
+        for name in _select(models, select):
+            if not wh.table_exists(name):
+                raise ModelError(f"Model {name} is not built yet: build it first (starloom build).")
+            try:
+                rows += checks.run_model_tests(wh, models[name], name, run_id, record=False)
+            except checks.TestFailure as failure:
+                rows += failure.results
+        if rows:
+            checks.record_results(wh, rows)
+    return checks.results_frame(rows)
+
+
+def lineage(sql_dir: Path) -> pd.DataFrame:
+    """Edges (upstream, model) between models and raw tables, from the refs in the SQL."""
+    rows = []
+    for m in load_models(sql_dir).values():
+        rows += [{"upstream": r, "model": m.name} for r in sorted(m.refs)]
+        rows += [{"upstream": raw_table(s, t), "model": m.name} for s, t in sorted(m.sources)]
+    return pd.DataFrame(rows, columns=["upstream", "model"])

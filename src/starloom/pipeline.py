@@ -1,0 +1,81 @@
+"""The Ploomber glue: the hooks and the tasks a project's pipeline.yaml names.
+
+on_render: starloom.pipeline.on_render      # one run id for the whole build
+on_finish: starloom.pipeline.on_finish      # OpenLineage events of the tasks it ran
+on_failure: starloom.pipeline.on_failure
+tasks:
+  - source: starloom.pipeline.publish_reports   # notebooks -> output/index.html
+  - source: starloom.pipeline.publish_docs      # the docs site -> output/docs/
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starloom import lineage, runs
+from starloom.publish.reports import (
+    build_index,
+    entry_for,
+    export_html,
+    notebook_of,
+    plot_dag,
+    warehouse_summary_html,
+)
+from starloom.publish.site import build_docs
+from starloom.settings import load_settings
+
+
+def on_render() -> None:
+    """pipeline.yaml `on_render`: mint the run id every task of this build stamps."""
+    runs.begin_run()
+
+
+def on_finish(dag, report=None) -> None:
+    """pipeline.yaml `on_finish`: lineage events of the tasks this build ran."""
+    elapsed = {}
+    try:
+        values = report.values
+        elapsed = dict(zip(values["name"], map(float, values["Elapsed (s)"])))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    lineage.emit_dag_events(dag, elapsed=elapsed)
+
+
+def on_failure(dag, traceback) -> None:
+    """pipeline.yaml `on_failure`: lineage events, the failed tasks as FAIL."""
+    lineage.emit_dag_events(dag, error=str((traceback or {}).get("build", "")))
+
+
+def publish_reports(product, upstream, project_dir: str | None = None) -> None:
+    """Ploomber task: every upstream notebook to reports/<stem>.html, the DAG, then the index."""
+    project = Path(project_dir or os.getcwd()).resolve()
+    index = Path(str(product))
+    output_dir = index.parent
+    notebooks = sorted(
+        {nb for nb in map(notebook_of, (upstream or {}).values()) if nb is not None},
+        key=lambda p: (p.name, str(p)),
+    )
+    entries = []
+    for notebook in notebooks:
+        html = export_html(
+            notebook, output_dir / "reports" / f"{notebook.stem}.html", project_dir=project
+        )
+        entries.append(entry_for(notebook, html, output_dir))
+    dag_png = plot_dag(project / "pipeline.yaml", output_dir / "pipeline.png")
+    settings = load_settings(project)
+    title = f"{settings.raw.get('project_name') or project.name}: pipeline reports"
+    build_index(
+        output_dir,
+        entries,
+        dag_png=dag_png,
+        title=title,
+        name=index.name,
+        summary_html=warehouse_summary_html(settings),
+    )
+
+
+def publish_docs(product, upstream=None) -> None:
+    """Ploomber task: build the docs site at `product` (output/docs/index.html)."""
+    settings = load_settings()
+    build_docs(settings, Path(str(product)).parent)

@@ -147,15 +147,24 @@ def redact_text(text: str, url: str) -> str:
     return text
 
 
+def parse_yaml(text: str, where: str):
+    """The one YAML parser of a project's files (env.yaml, sources/*.yml, model headers,
+    pipeline.yaml): safe loading, and an error naming `where` when the text is not YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} is not valid YAML ({exc}). Fix the file.") from None
+
+
+def read_yaml(path: Path, where: str | None = None):
+    """The YAML file at `path` (parse_yaml), {} when it is empty."""
+    return parse_yaml(Path(path).read_text(), where or str(path)) or {}
+
+
 def load_settings(project_dir: Path | None = None) -> Settings:
     root = Path(project_dir).resolve() if project_dir else find_project_dir()
     env_file = root / "env.yaml"
-    raw: dict = {}
-    if env_file.is_file():
-        try:
-            raw = yaml.safe_load(env_file.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{env_file} is not valid YAML ({exc}). Fix the file.") from exc
+    raw: dict = read_yaml(env_file) if env_file.is_file() else {}
     environ = {**_read_dotenv(root / ".env"), **os.environ}
     wh = raw.get("warehouse") or {}
     path = environ.get("STARLOOM_WAREHOUSE_PATH") or wh.get("path") or ".warehouse"

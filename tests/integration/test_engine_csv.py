@@ -160,6 +160,23 @@ def test_a_repeated_key_is_quarantined_alike_by_both(tmp_path):
     assert '"name":"apple"' in record
 
 
+def test_a_line_over_the_cap_falls_back_and_is_one_bad_row(tmp_path, monkeypatch):
+    """The engine reads a field of any size; the Python path makes a line longer than the
+    cap one bad row. A file with such a line goes to the Python path, and a line just
+    under the cap is still taken by the engine."""
+    from starloom.ingestion import csv_records
+
+    monkeypatch.setattr(csv_records, "MAX_RECORD_BYTES", 4096)
+    over = HEADER + ROWS[0] + f"2,{'x' * 5000},1,1,,,new,,\n" + ROWS[2]
+    python, engine = _both(tmp_path, "over_the_cap", over.encode())
+    assert engine[0]["rows_engine"] == 0
+    ((_, line, reason, _),) = engine[2]
+    assert line == 3 and reason == "a line longer than 4,096 bytes (not read)"
+    under = HEADER + ROWS[0] + f"2,{'x' * 1000},1,1,,,new,,\n"
+    python, engine = _both(tmp_path, "under_the_cap", under.encode())
+    assert engine[0]["rows_engine"] == 2 and engine[0]["rows_quarantined"] == 0
+
+
 def test_bytes_that_are_not_utf8_fall_back(tmp_path):
     python, engine = _both(tmp_path, "not_utf8", NOT_UTF8)
     assert engine[0]["rows_engine"] == 0

@@ -30,6 +30,7 @@ import decimal
 import numbers
 
 from starloom.errors import WarehouseError
+from starloom.ingestion import csv_records
 from starloom.ingestion.contracts import Column, Contract
 from starloom.ingestion.csv_records import CsvDialect
 from starloom.warehouse import Warehouse, quote_identifier
@@ -227,6 +228,17 @@ def _not_for_engine(
     return None
 
 
+def _within_cap(width: int, nullable: set[int]) -> str:
+    """The row's line cannot be longer than the cap of a line (csv_records.MAX_RECORD_BYTES),
+    where the Python path makes a longer line one bad row. The raw line is at most twice its
+    values (every quote doubled) plus quotes, delimiters and line end; a row that might be
+    over goes to the Python path, which measures the line itself."""
+    lengths = " + ".join(
+        f"length(ifNull(_c{i}, ''))" if i in nullable else f"length(_c{i})" for i in range(width)
+    )
+    return f"(2 * ({lengths}) + {3 * width + 4} <= {csv_records.MAX_RECORD_BYTES})"
+
+
 def compile_select(
     contract: Contract, header: list[str], meta: dict, dialect: CsvDialect = CsvDialect()
 ) -> tuple[str | None, str | None]:
@@ -244,6 +256,7 @@ def compile_select(
     # a text column is Nullable: the engine reads an empty field as NULL and a quoted ""
     # as '', as Python does; any other column is read as plain text, which is faster
     text = {header.index(c.name) for c in contract.columns if c.type == "string"}
+    checks.append(_within_cap(len(header), text))
     structure = ", ".join(
         f"_c{i} {'Nullable(String)' if i in text else 'String'}" for i in range(len(header))
     )

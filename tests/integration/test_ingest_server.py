@@ -101,3 +101,69 @@ def test_a_lock_held_too_long_names_its_holder(project, clickhouse_server, monke
                 pass
     with second.writer_lock("raw_feed__items"):  # released: the next one gets it
         pass
+
+
+def test_two_builds_of_the_same_models_on_a_server_take_turns(
+    project, clickhouse_server, monkeypatch, tmp_path
+):
+    """Two processes build the same table and incremental models at once, round after
+    round: both succeed, and each model ends as one build alone leaves it (before the
+    per-model lock, one of the two failed every round)."""
+    import subprocess
+    import sys
+
+    from tests.support.project import write_model
+
+    monkeypatch.setenv("STARLOOM_CLICKHOUSE_URL", clickhouse_server.url)
+    wh = Warehouse(load_settings(project))
+    wh.command(
+        f"CREATE TABLE {wh.qualified('raw_t__sales')} (id Int64, day Date, amount Int64) "
+        "ENGINE = MergeTree ORDER BY id"
+    )
+    wh.command(
+        f"INSERT INTO {wh.qualified('raw_t__sales')} SELECT number, "
+        "toDate('2024-01-01') + number % 5, number % 97 FROM numbers(20000)"
+    )
+    sql_dir = tmp_path / "sql"
+    daily = {"description": "Sales per day", "materialization": "table", "order_by": ["day"]}
+    write_model(
+        sql_dir, "daily", daily,
+        "SELECT day, sum(amount) AS amount FROM {{ source('t', 'sales') }} GROUP BY day",
+    )  # fmt: skip
+    sales = {
+        "description": "Sales",
+        "materialization": "incremental",
+        "unique_key": ["id"],
+        "order_by": ["id"],
+    }
+    write_model(sql_dir, "sales", sales, "SELECT id, day, amount FROM {{ source('t', 'sales') }}")
+    script = (
+        "import starloom; builds, tests = starloom.build(starloom.Warehouse(), None, "
+        f"run_date='2024-01-05', sql_dir={str(sql_dir)!r}, full_refresh=True); "
+        "print(sorted(builds.model))"
+    )
+    for _ in range(3):
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for _ in range(2)
+        ]  # fmt: skip
+        outs = [r.communicate(timeout=300) for r in runs]
+        assert [r.returncode for r in runs] == [0, 0], [err[-2000:] for _, err in outs]
+    expected = wh.query_rows(
+        f"SELECT day, sum(amount) FROM {wh.qualified('raw_t__sales')} GROUP BY day ORDER BY day"
+    )
+    assert wh.query_rows(f"SELECT day, amount FROM {wh.qualified('daily')} ORDER BY day") == (
+        expected
+    )
+    assert wh.query_rows(
+        f"SELECT count(), uniqExact(id), sum(amount) FROM {wh.qualified('sales')}"
+    ) == wh.query_rows(f"SELECT count(), count(), sum(amount) FROM {wh.qualified('raw_t__sales')}")
+    leftovers = wh.query_rows(
+        "SELECT name FROM system.tables WHERE database = {d:String} AND "
+        "(name LIKE '\\_starloom%' OR name LIKE '%\\_\\_new')",
+        {"d": wh.database},
+    )
+    assert not leftovers

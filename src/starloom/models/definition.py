@@ -161,9 +161,9 @@ def _validate(model: Model) -> None:
         raise ModelError(f"{where}: lookback_days must be a whole number of days >= 0.")
 
 
-def load_models(sql_dir: Path) -> dict[str, Model]:
+def load_models(sql_dir: str | Path) -> dict[str, Model]:
     models: dict[str, Model] = {}
-    for path in sorted(sql_dir.rglob("*.sql")):
+    for path in sorted(Path(sql_dir).rglob("*.sql")):
         text = path.read_text()
         m = _HEADER.match(text)
         if not m:

@@ -9,28 +9,49 @@ import sys
 
 from starloom.errors import StarloomError
 
+_NUMERIC = ("Int", "UInt", "Float", "Decimal")
+
 
 def _cmd_sql(args) -> int:
+    """The query's result as the engine writes it (CSV, JSON lines), or as a table made
+    from its TSV: no client library or pandas is loaded, so the answer comes as fast as the
+    engine starts."""
     from starloom.warehouse import connect
 
     wh = connect()
-    df = wh.query_df(args.query)
     if args.format == "csv":
-        df.to_csv(sys.stdout, index=False)
-    elif args.format == "json":
-        sys.stdout.write(df.to_json(orient="records", date_format="iso", lines=True))
-    else:
-        import pandas as pd
-
-        with pd.option_context(
-            "display.max_rows", args.max_rows, "display.width", 200, "display.max_columns", 50
-        ):
-            print(
-                df.to_string(index=False, max_rows=args.max_rows)
-                if len(df)
-                else f"(no rows; columns: {', '.join(map(str, df.columns))})"
-            )
+        sys.stdout.write(wh.query_output(args.query, "CSVWithNames").decode())
+        return 0
+    if args.format == "json":
+        json_settings = {"output_format_json_quote_64bit_integers": 0}
+        sys.stdout.write(wh.query_output(args.query, "JSONEachRow", json_settings).decode())
+        return 0
+    lines = wh.query_output(args.query, "TSVWithNamesAndTypes").decode().split("\n")
+    print(_table(lines, args.max_rows))
     return 0
+
+
+def _table(lines: list[str], max_rows: int) -> str:
+    """TSVWithNamesAndTypes lines as an aligned text table: numbers to the right, NULL for
+    the engine's \\N, at most `max_rows` rows and a line saying how many were left out."""
+    if len(lines) < 2:
+        return "(no result)"
+    names, types = lines[0].split("\t"), lines[1].split("\t")
+    rows = [line.split("\t") for line in lines[2:] if line]
+    if not rows:
+        return f"(no rows; columns: {', '.join(names)})"
+    shown = [["NULL" if v == "\\N" else v for v in row] for row in rows[:max_rows]]
+    widths = [max(len(c), *(len(r[i]) for r in shown)) for i, c in enumerate(names)]
+    right = [t.removeprefix("Nullable(").startswith(_NUMERIC) for t in types]
+
+    def line(values):
+        cells = (v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right))
+        return "  ".join(cells).rstrip()
+
+    out = [line(names), *map(line, shown)]
+    if len(rows) > max_rows:
+        out.append(f"... {len(rows) - max_rows:,} more rows (--max-rows to see more)")
+    return "\n".join(out)
 
 
 def _cmd_tables(args) -> int:

@@ -19,15 +19,57 @@ def filled(wh):
 def test_sql_prints_a_table(filled, capsys):
     assert main(["sql", "SELECT * FROM dim_x ORDER BY x_id"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["x_id", "name"] and out[2].split() == ["2", "two"]
+    assert out == ["x_id  name", "   1  one", "   2  two"]
+    assert main(["sql", "SELECT * FROM dim_x ORDER BY x_id", "--max-rows", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["x_id  name", "   1  one", "... 1 more rows (--max-rows to see more)"]
+    assert main(["sql", "SELECT * FROM dim_x WHERE 0"]) == 0
+    assert capsys.readouterr().out == "(no rows; columns: x_id, name)\n"
+    assert main(["sql", "SELECT NULL AS n, 'a b' AS s"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n     s", "NULL  a b"]
+
+
+TRICKY = (
+    "SELECT 1 AS id, 'a,b' AS c, 'say \"hi\"' AS q, 'two\\nlines' AS nl, 9007199254740993 AS big"
+)
 
 
 def test_sql_csv_and_json(filled, capsys):
+    """CSV and JSON lines as Python's own csv and json modules read them back."""
+    import csv
+    import io
+
     assert main(["sql", "SELECT * FROM dim_x ORDER BY x_id", "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines() == ["x_id,name", "1,one", "2,two"]
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows == [["x_id", "name"], ["1", "one"], ["2", "two"]]
+    assert main(["sql", TRICKY, "--format", "csv"]) == 0
+    ((record),) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert record == {"id": "1", "c": "a,b", "q": 'say "hi"', "nl": "two\nlines",
+                      "big": "9007199254740993"}  # fmt: skip
     assert main(["sql", "SELECT * FROM dim_x ORDER BY x_id", "--format", "json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows == [{"x_id": 1, "name": "one"}, {"x_id": 2, "name": "two"}]
+    assert main(["sql", TRICKY, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "id": 1, "c": "a,b", "q": 'say "hi"', "nl": "two\nlines", "big": 9007199254740993
+    }  # fmt: skip
+
+
+def test_sql_loads_neither_the_client_library_nor_pandas(filled, tmp_path):
+    """`starloom sql` on the embedded engine starts only what it needs (checked in a fresh
+    process: the modules it imported)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from starloom.cli import main; main(['sql', 'SELECT count() FROM dim_x']); "
+        "print(sorted(m for m in ('pandas', 'clickhouse_connect') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["count()", "      2", "[]"]
 
 
 def test_tables_lists_row_counts(filled, capsys):

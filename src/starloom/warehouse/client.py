@@ -29,9 +29,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
 from starloom.errors import ConfigError, WarehouseError, WarehouseLockedError
 from starloom.notebook import in_jupyter_kernel
 from starloom.settings import Settings, load_settings, redact_text, redact_url, split_userinfo
@@ -67,6 +64,15 @@ def _holder_of(path: Path) -> str:
     except OSError:
         cmd = ""
     return f"process {pid}" + (f" ({cmd[:160]})" if cmd else "")
+
+
+def _clickhouse_error() -> type[Exception]:
+    """clickhouse-connect's error class, imported when a client is first used: the client
+    library takes a noticeable part of a second to import, which `starloom sql` on the
+    embedded engine does without (Warehouse.query_output)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    return ClickHouseError
 
 
 LINGER_S = 2.0  # in a Jupyter kernel: how long an idle embedded connection stays open
@@ -112,7 +118,7 @@ class Warehouse:
         if not self._database_ready:
             try:
                 client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database)}")
-            except ClickHouseError as exc:
+            except _clickhouse_error() as exc:
                 client.close()
                 raise WarehouseError(
                     f"Could not create database {self.database!r} on {self.describe()}: "
@@ -124,14 +130,24 @@ class Warehouse:
         return client
 
     def _open_embedded(self):
+        import clickhouse_connect
+
+        return self._wait_for_engine(
+            lambda path: clickhouse_connect.get_client(interface="chdb", path=str(path)),
+            _clickhouse_error(),
+        )
+
+    def _wait_for_engine(self, open_engine, error: type[Exception]):
+        """`open_engine(path)` on the embedded directory, waiting (up to the lock timeout)
+        while another process holds it."""
         path = self.settings.warehouse_path
         path.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.settings.lock_timeout
         delay = 0.2
         while True:
             try:
-                return clickhouse_connect.get_client(interface="chdb", path=str(path))
-            except ClickHouseError as exc:
+                return open_engine(path)
+            except error as exc:
                 locked = (path / "status").exists()
                 if not locked:
                     raise WarehouseError(
@@ -179,6 +195,8 @@ class Warehouse:
         kwargs: dict[str, Any] = {}
         if "compress" in options:
             kwargs["compress"] = options["compress"].lower() not in ("0", "false", "no")
+        import clickhouse_connect
+
         try:
             return clickhouse_connect.get_client(
                 host=parts.hostname,
@@ -189,7 +207,7 @@ class Warehouse:
                 connect_timeout=int(options.get("connect_timeout", 10)),
                 **kwargs,
             )
-        except ClickHouseError as exc:
+        except _clickhouse_error() as exc:
             raise WarehouseError(
                 f"Could not reach the ClickHouse server at {redact_url(url)}: "
                 f"{redact_text(_first_line(exc), url)}. "
@@ -243,7 +261,7 @@ class Warehouse:
         with self._use() as client:
             try:
                 return fn(client)
-            except ClickHouseError as exc:
+            except _clickhouse_error() as exc:
                 raise WarehouseError(
                     f"ClickHouse refused {what}: {_first_line(exc)}\n--- statement ---\n"
                     f"{sql.strip()[:2000]}"
@@ -259,6 +277,32 @@ class Warehouse:
             sql,
             lambda c: c.command(sql, parameters=parameters, settings=settings),
         )
+
+    def query_output(self, sql: str, fmt: str, settings: dict | None = None) -> bytes:
+        """A query's result written by the engine itself in the output format `fmt`
+        (CSVWithNames, JSONEachRow, TSVWithNames, ...). On the embedded engine the query goes
+        to chdb directly, without the client library or pandas: this is what `starloom sql`
+        uses, where the start of the process is most of the wait."""
+        if not self.embedded:
+            return self._run("a query", sql, lambda c: c.raw_query(sql, settings=settings, fmt=fmt))
+        import chdb
+
+        conn = self._wait_for_engine(lambda path: chdb.connect(f"file:{path}"), Exception)
+        try:
+            conn.query(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database)}")
+            conn.query(f"USE {quote_identifier(self.database)}")
+            for name, value in (settings or {}).items():
+                conn.query(
+                    f"SET {name} = {value if isinstance(value, int) else quote_literal(str(value))}"
+                )
+            return conn.query(sql, fmt).bytes()
+        except Exception as exc:
+            raise WarehouseError(
+                f"ClickHouse refused a query: {_first_line(exc)}\n--- statement ---\n"
+                f"{sql.strip()[:2000]}"
+            ) from None
+        finally:
+            conn.close()
 
     def query_df(self, sql: str, parameters: dict | None = None):
         """A query's result as a pandas DataFrame."""

@@ -15,12 +15,19 @@ _NUMERIC = ("Int", "UInt", "Float", "Decimal")
 def _cmd_sql(args) -> int:
     """The query's result as the engine writes it (CSV, JSON lines), or as a table made
     from its TSV: no client library or pandas is loaded, so the answer comes as fast as the
-    engine starts."""
+    engine starts. CSV is written again by Python's csv module, which quotes only where a
+    value needs it (the engine quotes every text and date)."""
     from starloom.warehouse import connect
 
     wh = connect()
-    if args.format == "csv":
-        sys.stdout.write(wh.query_output(args.query, "CSVWithNames").decode())
+    if args.format == "csv":  # quoted only where needed, a missing value empty
+        import csv
+        import io
+
+        text = wh.query_output(
+            args.query, "CSVWithNames", {"format_csv_null_representation": ""}
+        ).decode()
+        csv.writer(sys.stdout, lineterminator="\n").writerows(csv.reader(io.StringIO(text)))
         return 0
     if args.format == "json":
         json_settings = {"output_format_json_quote_64bit_integers": 0}

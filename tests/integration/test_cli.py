@@ -40,8 +40,9 @@ def test_sql_csv_and_json(filled, capsys):
     import io
 
     assert main(["sql", "SELECT * FROM dim_x ORDER BY x_id", "--format", "csv"]) == 0
-    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert rows == [["x_id", "name"], ["1", "one"], ["2", "two"]]
+    assert capsys.readouterr().out.splitlines() == ["x_id,name", "1,one", "2,two"]
+    assert main(["sql", "SELECT toDate('2024-01-01') AS d, NULL AS n", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["d,n", "2024-01-01,"]
     assert main(["sql", TRICKY, "--format", "csv"]) == 0
     ((record),) = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert record == {"id": "1", "c": "a,b", "q": 'say "hi"', "nl": "two\nlines",

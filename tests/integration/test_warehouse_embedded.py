@@ -158,6 +158,23 @@ def test_locked_warehouse_names_the_holder_and_what_to_do(tmp_path):
         holder.wait()
 
 
+def test_query_output_waits_for_the_lock_then_names_the_holder(tmp_path):
+    """query_output opens the engine without the client library, with the same lock rules."""
+    holder = _hold(tmp_path, 1.0)
+    try:
+        out = Warehouse(_settings(tmp_path, timeout=30)).query_output("SELECT 41 + 1", "TSV")
+        assert out == b"42\n"
+    finally:
+        holder.wait(timeout=30)
+    holder = _hold(tmp_path, 30)
+    try:
+        with pytest.raises(WarehouseLockedError, match=f"process {holder.pid}"):
+            Warehouse(_settings(tmp_path, timeout=1.5)).query_output("SELECT 1", "TSV")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_waits_for_the_lock_to_be_released(tmp_path):
     holder = _hold(tmp_path, 1.0)
     try:

@@ -34,10 +34,10 @@ from typing import Any
 
 import jinja2
 import nbformat
-import yaml
 
-from starloom.errors import ConfigError
+from starloom.errors import ConfigError, StarloomError
 from starloom.ingestion.sources import raw_table
+from starloom.project import Project
 from starloom.settings import redact_text, redact_url
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,10 @@ def warehouse_namespace(settings) -> str:
     return f"clickhouse://{parts.hostname}:{port}"
 
 
-def source_tables(project_dir: Path) -> dict[str, list[str]]:
+def source_tables(project: Project) -> dict[str, list[str]]:
     """raw_<source>__<table> -> its declared columns, from the project's sources."""
-    from starloom.ingestion.sources import load_sources
-
     lineage_columns = ["_load_id", "_partition", "_source_file", "_source_line", "_loaded_at"]
-    return {
-        e.raw_table: [*e.contract.names, *lineage_columns]
-        for src in load_sources(Path(project_dir)).values()
-        for e in src.entities
-    }
+    return {name: [*e.contract.names, *lineage_columns] for name, e in project.raw_tables.items()}
 
 
 # -- column lineage ---------------------------------------------------------------------------
@@ -168,12 +162,10 @@ def _trace_all(model, tree, mapping: dict, out: dict) -> None:
             out[column] = {"inputs": sorted(inputs), "kind": _kind(root)}
 
 
-def model_column_lineage(project_dir: Path) -> dict[str, dict[str, dict]]:
+def model_column_lineage(project: Project) -> dict[str, dict[str, dict]]:
     """Column lineage of every SQL model of the project: {model: {column: ...}}."""
-    from starloom.models import load_models
-
-    models = load_models(Path(project_dir) / "sql")
-    schema = source_tables(project_dir)
+    models = project.models
+    schema = source_tables(project)
     for name, model in models.items():
         schema.setdefault(name, list(model.columns))
     return {name: column_lineage(model, schema) for name, model in models.items()}
@@ -201,26 +193,26 @@ def _expand(names: list[str], known: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def pipeline_io(project_dir: Path) -> dict[str, dict[str, list[str]]]:
+def pipeline_io(project: Project) -> dict[str, dict[str, list[str]]]:
     """{task: {"inputs": [...], "outputs": [...]}} for every task of pipeline.yaml.
 
     Table names stand for warehouse tables, names with a "/" for files of the project;
     file products (other than the executed notebooks) are outputs too.
     """
-    project_dir = Path(project_dir)
-    spec = yaml.safe_load((project_dir / "pipeline.yaml").read_text()) or {}
-    known = list(source_tables(project_dir))
-    sql = project_dir / "sql"
-    if sql.is_dir():
-        known += [p.stem for p in sorted(sql.rglob("*.sql"))]
+    try:
+        models = sorted(project.models)
+    except StarloomError:  # a broken model fails its build; the tasks' events still go out
+        models = []
+    known = [*project.raw_tables, *models]
     out = {}
-    for task in spec.get("tasks") or []:
+    for task in project.pipeline.get("tasks") or []:
         source = str(task.get("source", ""))
         name = task.get("name") or Path(source).stem
         reads: list[str] = []
         writes: list[str] = []
-        if source.endswith(".ipynb") and (project_dir / source).is_file():
-            reads, writes = notebook_io(project_dir / source)
+        notebook = project.root / source
+        if source.endswith(".ipynb") and notebook.is_file():
+            reads, writes = notebook_io(notebook)
         product = task.get("product")
         products = product.values() if isinstance(product, dict) else [product]
         writes += [str(p) for p in products if p and not str(p).endswith(".ipynb")]
@@ -434,13 +426,11 @@ def _notebook_error(task) -> str:
 def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = None) -> list:
     """START and COMPLETE/FAIL events for every task of `dag` that ran in this build;
     `elapsed` (task -> seconds, from Ploomber's build report) dates the non-notebook tasks."""
-    from starloom.settings import load_settings
-
-    settings = load_settings()
-    project_dir = settings.project_dir
-    io = pipeline_io(project_dir)
+    project = Project.load()
+    settings = project.settings
+    io = pipeline_io(project)
     try:
-        lineage = model_column_lineage(project_dir)
+        lineage = model_column_lineage(project)
     except Exception as exc:
         log.warning("column lineage skipped: %s", exc)
         lineage = {}
@@ -465,7 +455,7 @@ def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = Non
             column_lineage_by_model=lineage,
         )
     events.sort(key=lambda e: e.eventTime)
-    emit(events, project_dir / EVENTS_FILE)
+    emit(events, project.root / EVENTS_FILE)
     return events
 
 

@@ -15,7 +15,8 @@ from tests.support.project import REPO
 
 from starloom import lineage
 from starloom.errors import ConfigError
-from starloom.models import Model, load_models
+from starloom.models import Model
+from starloom.project import Project
 from starloom.settings import Settings, load_settings
 
 
@@ -54,8 +55,8 @@ def test_column_lineage_through_ctes_and_sources():
 
 
 def test_every_model_of_the_project_has_column_lineage():
-    got = lineage.model_column_lineage(REPO)
-    models = load_models(REPO / "sql")
+    got = lineage.model_column_lineage(Project.load(REPO))
+    models = Project.load(REPO).models
     assert set(got) == set(models)
     for name, columns in got.items():
         assert columns, name
@@ -65,7 +66,7 @@ def test_every_model_of_the_project_has_column_lineage():
 
 
 def test_task_inputs_and_outputs_from_the_notebooks():
-    io = lineage.pipeline_io(REPO)
+    io = lineage.pipeline_io(Project.load(REPO))
     assert "raw_shop__orders" in io["build_staging"]["inputs"]  # `raw_*` expanded
     assert "stg_shop__orders" in io["build_staging"]["outputs"]
     assert "fct_orders" in io["build_marts"]["outputs"]
@@ -85,7 +86,7 @@ def _events(project: Path, failed=False) -> list:
         failed=failed,
         error="ModelError: boom",
         parent_run_id="01890f2c-6f0c-7cc6-8b4a-3f0f6d5c3c11",
-        column_lineage_by_model=lineage.model_column_lineage(project),
+        column_lineage_by_model=lineage.model_column_lineage(Project.load(project)),
     )
 
 

@@ -9,6 +9,7 @@ acts on, then keyword arguments only. `run_date` is a date or YYYY-MM-DD (defaul
 
     wh = starloom.connect()                   # the warehouse of env.yaml / the environment
     loads = starloom.ingest(wh, "shop", run_date=run_date)
+    loads = starloom.reingest(wh, "shop", start="2024-01-02", end="2024-01-03")  # those days again
     builds, tests = starloom.build(wh, "staging", run_date=run_date)
     tests = starloom.test(wh, "marts")
     freshness = starloom.check_freshness(wh, run_date=run_date)
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 _VERBS = {
     "ingest": "starloom.ingestion.load",
+    "reingest": "starloom.ingestion.load",
     "build": "starloom.models.runner",
     "test": "starloom.models.runner",
     "check_freshness": "starloom.quality.freshness",

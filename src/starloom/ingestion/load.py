@@ -625,7 +625,7 @@ def _db_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_i
 # -- loads --------------------------------------------------------------------------------
 def ingest(
     wh: Warehouse,
-    source_name: str | None = None,
+    source: str | None = None,
     *,
     run_date=None,
     tables: list[str] | None = None,
@@ -634,7 +634,7 @@ def ingest(
     run_id: str | None = None,
 ) -> pd.DataFrame:
     """Load every table of a source (or the `tables` named; every source of the project when
-    `source_name` is None) for run_date (default today); one summary row per table, stamped
+    `source` is None) for run_date (default today); one summary row per table, stamped
     with `run_id` (default the current run's).
 
     Files: the days with new or changed files up to run_date (every day with
@@ -645,9 +645,8 @@ def ingest(
     run_date = parse_run_date(run_date or "today")
     run_id = run_id or current_run_id()
     project = Project(wh.settings)
-    if source_name is not None:
-        source = project.source(source_name)
-        return _ingest_source(wh, source, run_date, tables, full_refresh, reload)
+    if source is not None:
+        return _ingest_source(wh, project.source(source), run_date, tables, full_refresh, reload)
     with wh.session():
         frames = [
             _ingest_source(wh, project.sources[name], run_date, None, full_refresh, reload)
@@ -706,17 +705,21 @@ def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.Dat
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:
-    """Re-ingest exactly the days start..end (inclusive); one summary row per table and load.
+def reingest(wh: Warehouse, source: str, *, start, end) -> pd.DataFrame:
+    """Ingest the source named `source` again for exactly the days start..end (inclusive);
+    one summary row per table and load.
 
     Files: every day in the range that has files is reloaded, whatever the manifest says.
     Incremental database tables: each run date in the range is extracted again, in order.
     Snapshot database tables are left alone: a past snapshot cannot be extracted again.
+    (To run the whole pipeline once per date, see starloom.backfill.)
     """
     start, end = parse_run_date(start), parse_run_date(end)
     if end < start:
-        raise StarloomError(f"backfill: the end {end} is before the start {start}.")
-    source = Project(wh.settings).source(source_name)
+        raise StarloomError(
+            f"reingest: the end {end} is before the start {start}; give the earliest day first."
+        )
+    source = Project(wh.settings).source(source)
     rows = []
     with wh.session():
         ledger.ensure(wh)

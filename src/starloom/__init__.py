@@ -60,7 +60,7 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython) -> None:
     """`%load_ext starloom`: the %sql / %%sql magics (starloom.magic), and a StarloomError
     shown as its message, without the traceback."""
-    from starloom import magic, notebook
+    from starloom import kernel, magic
 
     magic.register(ipython)
-    notebook.install()
+    kernel.install()

@@ -45,7 +45,7 @@ from starloom.ingestion.csv_records import ends_open
 from starloom.ingestion.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
 from starloom.ingestion.sources import Entity, Source
 from starloom.ingestion.sql_extract import sql_tasks
-from starloom.notebook import in_jupyter_kernel
+from starloom.kernel import in_jupyter_kernel
 from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import Settings, parse_run_date

@@ -14,6 +14,11 @@ are appended to output/lineage/events.jsonl, and also sent to an OpenLineage HTT
 when OPENLINEAGE_URL is set (OPENLINEAGE_ENDPOINT, default api/v1/lineage, and
 OPENLINEAGE_API_KEY are honoured).
 
+Every event of one pipeline run carries its run id (starloom.runs, the id its loads, builds
+and test results are stamped with) as the run tag `starloom_run_id`, and names as its parent
+the run of the job `pipeline` whose runId is a UUID derived from that run id: a lineage
+server joins the tasks of one run, and the run to what it wrote in the warehouse.
+
 Ploomber has no per-task start hook, so the events are emitted by the DAG's on_finish and
 on_failure hooks (pipeline.yaml), at the end of the build, with each task's start and end
 times taken from its executed notebook. The hooks read files only: they never open the
@@ -38,12 +43,16 @@ import nbformat
 from starloom.errors import ConfigError, StarloomError
 from starloom.ingestion.sources import raw_table
 from starloom.project import Project
+from starloom.runs import current_run_id
 from starloom.settings import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "https://github.com/starloom/starloom"
 JOB_NAMESPACE = "starloom"
+PIPELINE_JOB = "pipeline"  # the parent job of every task's run
+RUN_ID_TAG = "starloom_run_id"
+_RUN_UUIDS = uuid.uuid5(uuid.NAMESPACE_URL, PRODUCER + "/runs")
 EVENTS_FILE = Path("output") / "lineage" / "events.jsonl"
 _AGGREGATES = {
     "count", "sum", "avg", "min", "max", "uniq", "uniqexact", "uniqexactif", "countif",
@@ -223,6 +232,12 @@ def pipeline_io(project: Project) -> dict[str, dict[str, list[str]]]:
 # -- events -----------------------------------------------------------------------------------
 
 
+def pipeline_run_uuid(run_id: str) -> str:
+    """The OpenLineage runId of the pipeline run `run_id` (starloom.runs): the parent run of
+    every task of that run, the same in every process that emits its events."""
+    return str(uuid.uuid5(_RUN_UUIDS, run_id))
+
+
 def _dataset(name: str, settings, lineage: dict, output: bool):
     from openlineage.client.event_v2 import InputDataset, OutputDataset
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
@@ -270,34 +285,40 @@ def run_events(
     ended_at: dt.datetime,
     failed: bool = False,
     error: str = "",
-    parent_run_id: str | None = None,
+    run_id: str | None = None,
     column_lineage_by_model: dict | None = None,
 ) -> list:
-    """The START and COMPLETE (or FAIL) RunEvents of one task run, as client models."""
+    """The START and COMPLETE (or FAIL) RunEvents of one task run, as client models. Both
+    carry the pipeline run `run_id` (default: the current run's) as the run tag
+    starloom_run_id, and name that pipeline run as their parent (pipeline_run_uuid)."""
     from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
-    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
+    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run, tags_run
     from openlineage.client.uuid import generate_new_uuid
 
     lineage = column_lineage_by_model or {}
-    run_id = str(generate_new_uuid(started_at))
+    run_id = run_id or current_run_id()
+    task_run = str(generate_new_uuid(started_at))
     job_facets = {
         "jobType": job_type_job.JobTypeJobFacet(
             processingType="BATCH", integration="PLOOMBER", jobType="TASK"
         )
     }
-    run_facets: dict[str, Any] = {}
-    if parent_run_id:
-        run_facets["parent"] = parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=parent_run_id),
-            job=parent_run.Job(namespace=JOB_NAMESPACE, name="pipeline"),
-        )
+    run_facets: dict[str, Any] = {
+        "parent": parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=pipeline_run_uuid(run_id)),
+            job=parent_run.Job(namespace=JOB_NAMESPACE, name=PIPELINE_JOB),
+        ),
+        "tags": tags_run.TagsRunFacet(
+            tags=[tags_run.TagsRunFacetFields(key=RUN_ID_TAG, value=run_id, source="STARLOOM")]
+        ),
+    }
     ins = [_dataset(n, settings, lineage, False) for n in inputs]
     outs = [_dataset(n, settings, lineage, True) for n in outputs]
     job = Job(namespace=JOB_NAMESPACE, name=task, facets=job_facets)
     start = RunEvent(
         eventType=RunState.START,
         eventTime=started_at.astimezone(dt.UTC).isoformat(),
-        run=Run(runId=run_id, facets=run_facets),
+        run=Run(runId=task_run, facets=run_facets),
         job=job,
         inputs=ins,
         outputs=outs,
@@ -311,7 +332,7 @@ def run_events(
     end = RunEvent(
         eventType=RunState.FAIL if failed else RunState.COMPLETE,
         eventTime=ended_at.astimezone(dt.UTC).isoformat(),
-        run=Run(runId=run_id, facets=end_facets),
+        run=Run(runId=task_run, facets=end_facets),
         job=job,
         inputs=ins,
         outputs=outs,
@@ -434,7 +455,7 @@ def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = Non
     except Exception as exc:
         log.warning("column lineage skipped: %s", exc)
         lineage = {}
-    parent = str(uuid.uuid4())
+    run_id = current_run_id()  # minted when the DAG rendered (starloom.pipeline.on_render)
     events = []
     for name in dag:
         task = dag[name]
@@ -451,7 +472,7 @@ def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = Non
             ended_at=ended,
             failed=status == "Errored",
             error=(_notebook_error(task) or error) if status == "Errored" else "",
-            parent_run_id=parent,
+            run_id=run_id,
             column_lineage_by_model=lineage,
         )
     events.sort(key=lambda e: e.eventTime)
@@ -474,7 +495,7 @@ def parse_event(data: dict):
         RunState,
     )
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
-    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
+    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run, tags_run
 
     def strip(facet: dict) -> dict:
         return {k: v for k, v in facet.items() if not k.startswith("_")}
@@ -488,6 +509,10 @@ def parse_event(data: dict):
                 )
             elif key == "errorMessage":
                 out[key] = error_message_run.ErrorMessageRunFacet(**strip(value))
+            elif key == "tags":
+                out[key] = tags_run.TagsRunFacet(
+                    tags=[tags_run.TagsRunFacetFields(**tag) for tag in value["tags"]]
+                )
             else:
                 raise ValueError(f"unexpected run facet {key}")
         return out

@@ -18,11 +18,13 @@ acts on, then keyword arguments only. `run_date` is a date or YYYY-MM-DD (defaul
 
 Packages, in the order data flows: `ingestion` (sources and contracts into raw tables),
 `models` (SQL models, their tests and materializations), `quality` (freshness, history),
-`publish` (reports, docs site, charts); `warehouse` is the ClickHouse client and DDL.
+`publish` (reports, docs site, charts); `warehouse` is the ClickHouse client and DDL;
+`Project` (starloom.project) is the project folder read once: its sources, models, paths.
 The verbs above load their package on first use, so `import starloom` stays light.
 """
 
 from starloom.errors import StarloomError
+from starloom.project import Project
 from starloom.settings import Settings, load_settings
 from starloom.warehouse import Warehouse, connect
 
@@ -40,7 +42,9 @@ _VERBS = {
     "current_run_id": "starloom.runs",
 }
 
-__all__ = ["StarloomError", "Settings", "load_settings", "Warehouse", "connect", *_VERBS]
+__all__ = [
+    "StarloomError", "Project", "Settings", "load_settings", "Warehouse", "connect", *_VERBS,
+]  # fmt: skip
 
 
 def __getattr__(name: str):

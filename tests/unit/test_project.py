@@ -208,3 +208,16 @@ def test_run_date_and_demo_options_of_env_yaml(tmp_path):
     bad = Project.load(_project(tmp_path / "bad", env="demo_size: big\n"))
     with pytest.raises(ConfigError, match="demo_size must be a number"):
         _ = bad.demo
+
+
+def test_a_model_header_that_is_not_yaml_names_the_model(tmp_path):
+    from starloom.errors import ModelError
+
+    root = _project(tmp_path / "p")
+    (root / "sql" / "marts").mkdir(parents=True)
+    (root / "sql" / "marts" / "fct_x.sql").write_text("/* ---\ncolumns: [\n--- */\nSELECT 1\n")
+    with pytest.raises(ModelError, match=r"fct_x\.sql: the header is not valid YAML"):
+        _ = Project.load(root).models
+    (root / "sql" / "marts" / "fct_x.sql").write_text("/* ---\n- a list\n--- */\nSELECT 1\n")
+    with pytest.raises(ModelError, match=r"fct_x\.sql: the header must be YAML keys"):
+        _ = Project.load(root).models

@@ -9,6 +9,7 @@ acts on, then keyword arguments only. `run_date` is a date or YYYY-MM-DD (defaul
 
     wh = starloom.connect()                   # the warehouse of env.yaml / the environment
     loads = starloom.ingest(wh, "shop", run_date=run_date)
+    loads = starloom.reingest(wh, "shop", start="2024-01-02", end="2024-01-03")  # those days again
     builds, tests = starloom.build(wh, "staging", run_date=run_date)
     tests = starloom.test(wh, "marts")
     freshness = starloom.check_freshness(wh, run_date=run_date)
@@ -17,11 +18,13 @@ acts on, then keyword arguments only. `run_date` is a date or YYYY-MM-DD (defaul
 
 Packages, in the order data flows: `ingestion` (sources and contracts into raw tables),
 `models` (SQL models, their tests and materializations), `quality` (freshness, history),
-`publish` (reports, docs site, charts); `warehouse` is the ClickHouse client and DDL.
+`publish` (reports, docs site, charts); `warehouse` is the ClickHouse client and DDL;
+`Project` (starloom.project) is the project folder read once: its sources, models, paths.
 The verbs above load their package on first use, so `import starloom` stays light.
 """
 
 from starloom.errors import StarloomError
+from starloom.project import Project
 from starloom.settings import Settings, load_settings
 from starloom.warehouse import Warehouse, connect
 
@@ -29,6 +32,7 @@ __version__ = "0.1.0"
 
 _VERBS = {
     "ingest": "starloom.ingestion.load",
+    "reingest": "starloom.ingestion.load",
     "build": "starloom.models.runner",
     "test": "starloom.models.runner",
     "check_freshness": "starloom.quality.freshness",
@@ -38,7 +42,9 @@ _VERBS = {
     "current_run_id": "starloom.runs",
 }
 
-__all__ = ["StarloomError", "Settings", "load_settings", "Warehouse", "connect", *_VERBS]
+__all__ = [
+    "StarloomError", "Project", "Settings", "load_settings", "Warehouse", "connect", *_VERBS,
+]  # fmt: skip
 
 
 def __getattr__(name: str):
@@ -58,7 +64,7 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython) -> None:
     """`%load_ext starloom`: the %sql / %%sql magics (starloom.magic), and a StarloomError
     shown as its message, without the traceback."""
-    from starloom import magic, notebook
+    from starloom import kernel, magic
 
     magic.register(ipython)
-    notebook.install()
+    kernel.install()

@@ -23,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from starloom.errors import ConfigError, StarloomError
-from starloom.settings import Settings, load_settings, parse_date
+from starloom.project import Project
+from starloom.settings import parse_date
 from starloom.warehouse import Warehouse
 
 RUNS_TABLE = "starloom_runs"
@@ -118,13 +119,13 @@ def build_command(run_date: dt.date, force: bool, extra: Sequence[str]) -> list[
     ]
 
 
-def _build_day(settings: Settings, run_date: dt.date, force: bool, extra: Sequence[str]):
-    logs = settings.output_dir / "logs"
+def _build_day(project: Project, run_date: dt.date, force: bool, extra: Sequence[str]):
+    logs = project.output_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"build_{run_date}.log"
     env = {
         **os.environ,
-        "STARLOOM_PROJECT_DIR": str(settings.project_dir),
+        "STARLOOM_PROJECT_DIR": str(project.root),
         "PLOOMBER_STATS_ENABLED": "false",
         "PLOOMBER_VERSION_CHECK_DISABLED": "1",
     }
@@ -132,7 +133,7 @@ def _build_day(settings: Settings, run_date: dt.date, force: bool, extra: Sequen
     with log.open("w") as out:
         done = subprocess.run(
             build_command(run_date, force, extra),
-            cwd=settings.project_dir,
+            cwd=project.root,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -147,24 +148,25 @@ def backfill(
     *,
     force: bool = False,
     extra: Sequence[str] = (),
-    settings: Settings | None = None,
+    project: Project | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[DayResult]:
-    """Build each run date from start to end in order; raise BackfillError on the first failure.
+    """Build each run date from start to end in order, in `project` (default: the current
+    one); raise BackfillError on the first failure.
 
     `extra` is passed on to `ploomber build` (for example ["--env--demo_size", "0.1"]).
     """
     days = run_dates(start, end)
-    settings = settings or load_settings()
-    wh = Warehouse(settings)
+    project = project or Project.load()
+    wh = Warehouse(project.settings)
     done = set() if force else completed_dates(wh)
     results: list[DayResult] = []
     for day in days:
         if day in done:
             result = DayResult(day, "skipped")
         else:
-            code, seconds, log = _build_day(settings, day, force, extra)
-            relative = log.relative_to(settings.project_dir)
+            code, seconds, log = _build_day(project, day, force, extra)
+            relative = log.relative_to(project.root)
             if code != 0:
                 result = DayResult(day, "failed", seconds, relative)
                 echo(result.line())

@@ -77,16 +77,16 @@ def _cmd_tables(args) -> int:
 
 def _cmd_demo(args) -> int:
     from starloom.demo import generate
-    from starloom.settings import load_settings, parse_run_date
+    from starloom.project import Project
 
-    settings = load_settings()
-    raw = settings.raw
+    project = Project.load()
+    demo = project.demo
     summary = generate(
-        settings.project_dir / "data" / "demo",
-        run_date=parse_run_date(args.run_date or raw.get("run_date")),
-        start_date=parse_run_date(raw.get("demo_start_date", "2024-01-01")),
-        size=args.size if args.size is not None else float(raw.get("demo_size", 1)),
-        seed=int(raw.get("demo_seed", 42)),
+        project.root / "data" / "demo",
+        run_date=_run_date(args, project),
+        start_date=demo.start_date,
+        size=args.size if args.size is not None else demo.size,
+        seed=demo.seed,
     )
     print(summary)
     return 0
@@ -100,10 +100,14 @@ def _cmd_backfill(args) -> int:
     return 0
 
 
-def _run_date(args):
-    from starloom.settings import load_settings, parse_run_date
+def _run_date(args, project=None):
+    """--run-date, else env.yaml's run_date, else today."""
+    from starloom.project import Project
+    from starloom.settings import parse_run_date
 
-    return parse_run_date(args.run_date or load_settings().raw.get("run_date") or None)
+    if args.run_date:
+        return parse_run_date(args.run_date)
+    return (project or Project.load()).settings.run_date
 
 
 def _cmd_ingest(args) -> int:
@@ -171,18 +175,18 @@ def _cmd_run(args) -> int:
     import subprocess
 
     from starloom.backfill import ploomber_command
-    from starloom.settings import load_settings
+    from starloom.project import Project
 
-    root = load_settings().project_dir
+    root = Project.load().root
     return subprocess.call([ploomber_command(), "build", *args.ploomber_args], cwd=root)
 
 
 def _cmd_lab(args) -> int:
     import os
 
-    from starloom.settings import load_settings
+    from starloom.project import Project
 
-    root = load_settings().project_dir
+    root = Project.load().root
     command = [
         "jupyter", "lab", f"--ServerApp.root_dir={root}",
         "--ServerApp.contents_manager_class=jupytext.TextFileContentsManager",
@@ -197,10 +201,10 @@ def _cmd_lab(args) -> int:
 def _cmd_docs(args) -> int:
     from pathlib import Path
 
+    from starloom.project import Project
     from starloom.publish.site import build_docs
-    from starloom.settings import load_settings
 
-    index = build_docs(load_settings(), Path(args.out) if args.out else None)
+    index = build_docs(Project.load(), Path(args.out) if args.out else None)
     print(f"docs site written: {index}")
     return 0
 

@@ -14,6 +14,11 @@ are appended to output/lineage/events.jsonl, and also sent to an OpenLineage HTT
 when OPENLINEAGE_URL is set (OPENLINEAGE_ENDPOINT, default api/v1/lineage, and
 OPENLINEAGE_API_KEY are honoured).
 
+Every event of one pipeline run carries its run id (starloom.runs, the id its loads, builds
+and test results are stamped with) as the run tag `starloom_run_id`, and names as its parent
+the run of the job `pipeline` whose runId is a UUID derived from that run id: a lineage
+server joins the tasks of one run, and the run to what it wrote in the warehouse.
+
 Ploomber has no per-task start hook, so the events are emitted by the DAG's on_finish and
 on_failure hooks (pipeline.yaml), at the end of the build, with each task's start and end
 times taken from its executed notebook. The hooks read files only: they never open the
@@ -34,16 +39,20 @@ from typing import Any
 
 import jinja2
 import nbformat
-import yaml
 
-from starloom.errors import ConfigError
+from starloom.errors import ConfigError, StarloomError
 from starloom.ingestion.sources import raw_table
+from starloom.project import Project
+from starloom.runs import current_run_id
 from starloom.settings import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "https://github.com/starloom/starloom"
 JOB_NAMESPACE = "starloom"
+PIPELINE_JOB = "pipeline"  # the parent job of every task's run
+RUN_ID_TAG = "starloom_run_id"
+_RUN_UUIDS = uuid.uuid5(uuid.NAMESPACE_URL, PRODUCER + "/runs")
 EVENTS_FILE = Path("output") / "lineage" / "events.jsonl"
 _AGGREGATES = {
     "count", "sum", "avg", "min", "max", "uniq", "uniqexact", "uniqexactif", "countif",
@@ -75,16 +84,10 @@ def warehouse_namespace(settings) -> str:
     return f"clickhouse://{parts.hostname}:{port}"
 
 
-def source_tables(project_dir: Path) -> dict[str, list[str]]:
+def source_tables(project: Project) -> dict[str, list[str]]:
     """raw_<source>__<table> -> its declared columns, from the project's sources."""
-    from starloom.ingestion.sources import load_sources
-
     lineage_columns = ["_load_id", "_partition", "_source_file", "_source_line", "_loaded_at"]
-    return {
-        e.raw_table: [*e.contract.names, *lineage_columns]
-        for src in load_sources(Path(project_dir)).values()
-        for e in src.entities
-    }
+    return {name: [*e.contract.names, *lineage_columns] for name, e in project.raw_tables.items()}
 
 
 # -- column lineage ---------------------------------------------------------------------------
@@ -168,12 +171,10 @@ def _trace_all(model, tree, mapping: dict, out: dict) -> None:
             out[column] = {"inputs": sorted(inputs), "kind": _kind(root)}
 
 
-def model_column_lineage(project_dir: Path) -> dict[str, dict[str, dict]]:
+def model_column_lineage(project: Project) -> dict[str, dict[str, dict]]:
     """Column lineage of every SQL model of the project: {model: {column: ...}}."""
-    from starloom.models import load_models
-
-    models = load_models(Path(project_dir) / "sql")
-    schema = source_tables(project_dir)
+    models = project.models
+    schema = source_tables(project)
     for name, model in models.items():
         schema.setdefault(name, list(model.columns))
     return {name: column_lineage(model, schema) for name, model in models.items()}
@@ -201,26 +202,26 @@ def _expand(names: list[str], known: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def pipeline_io(project_dir: Path) -> dict[str, dict[str, list[str]]]:
+def pipeline_io(project: Project) -> dict[str, dict[str, list[str]]]:
     """{task: {"inputs": [...], "outputs": [...]}} for every task of pipeline.yaml.
 
     Table names stand for warehouse tables, names with a "/" for files of the project;
     file products (other than the executed notebooks) are outputs too.
     """
-    project_dir = Path(project_dir)
-    spec = yaml.safe_load((project_dir / "pipeline.yaml").read_text()) or {}
-    known = list(source_tables(project_dir))
-    sql = project_dir / "sql"
-    if sql.is_dir():
-        known += [p.stem for p in sorted(sql.rglob("*.sql"))]
+    try:
+        models = sorted(project.models)
+    except StarloomError:  # a broken model fails its build; the tasks' events still go out
+        models = []
+    known = [*project.raw_tables, *models]
     out = {}
-    for task in spec.get("tasks") or []:
+    for task in project.pipeline.get("tasks") or []:
         source = str(task.get("source", ""))
         name = task.get("name") or Path(source).stem
         reads: list[str] = []
         writes: list[str] = []
-        if source.endswith(".ipynb") and (project_dir / source).is_file():
-            reads, writes = notebook_io(project_dir / source)
+        notebook = project.root / source
+        if source.endswith(".ipynb") and notebook.is_file():
+            reads, writes = notebook_io(notebook)
         product = task.get("product")
         products = product.values() if isinstance(product, dict) else [product]
         writes += [str(p) for p in products if p and not str(p).endswith(".ipynb")]
@@ -229,6 +230,12 @@ def pipeline_io(project_dir: Path) -> dict[str, dict[str, list[str]]]:
 
 
 # -- events -----------------------------------------------------------------------------------
+
+
+def pipeline_run_uuid(run_id: str) -> str:
+    """The OpenLineage runId of the pipeline run `run_id` (starloom.runs): the parent run of
+    every task of that run, the same in every process that emits its events."""
+    return str(uuid.uuid5(_RUN_UUIDS, run_id))
 
 
 def _dataset(name: str, settings, lineage: dict, output: bool):
@@ -278,34 +285,40 @@ def run_events(
     ended_at: dt.datetime,
     failed: bool = False,
     error: str = "",
-    parent_run_id: str | None = None,
+    run_id: str | None = None,
     column_lineage_by_model: dict | None = None,
 ) -> list:
-    """The START and COMPLETE (or FAIL) RunEvents of one task run, as client models."""
+    """The START and COMPLETE (or FAIL) RunEvents of one task run, as client models. Both
+    carry the pipeline run `run_id` (default: the current run's) as the run tag
+    starloom_run_id, and name that pipeline run as their parent (pipeline_run_uuid)."""
     from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
-    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
+    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run, tags_run
     from openlineage.client.uuid import generate_new_uuid
 
     lineage = column_lineage_by_model or {}
-    run_id = str(generate_new_uuid(started_at))
+    run_id = run_id or current_run_id()
+    task_run = str(generate_new_uuid(started_at))
     job_facets = {
         "jobType": job_type_job.JobTypeJobFacet(
             processingType="BATCH", integration="PLOOMBER", jobType="TASK"
         )
     }
-    run_facets: dict[str, Any] = {}
-    if parent_run_id:
-        run_facets["parent"] = parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=parent_run_id),
-            job=parent_run.Job(namespace=JOB_NAMESPACE, name="pipeline"),
-        )
+    run_facets: dict[str, Any] = {
+        "parent": parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=pipeline_run_uuid(run_id)),
+            job=parent_run.Job(namespace=JOB_NAMESPACE, name=PIPELINE_JOB),
+        ),
+        "tags": tags_run.TagsRunFacet(
+            tags=[tags_run.TagsRunFacetFields(key=RUN_ID_TAG, value=run_id, source="STARLOOM")]
+        ),
+    }
     ins = [_dataset(n, settings, lineage, False) for n in inputs]
     outs = [_dataset(n, settings, lineage, True) for n in outputs]
     job = Job(namespace=JOB_NAMESPACE, name=task, facets=job_facets)
     start = RunEvent(
         eventType=RunState.START,
         eventTime=started_at.astimezone(dt.UTC).isoformat(),
-        run=Run(runId=run_id, facets=run_facets),
+        run=Run(runId=task_run, facets=run_facets),
         job=job,
         inputs=ins,
         outputs=outs,
@@ -319,7 +332,7 @@ def run_events(
     end = RunEvent(
         eventType=RunState.FAIL if failed else RunState.COMPLETE,
         eventTime=ended_at.astimezone(dt.UTC).isoformat(),
-        run=Run(runId=run_id, facets=end_facets),
+        run=Run(runId=task_run, facets=end_facets),
         job=job,
         inputs=ins,
         outputs=outs,
@@ -434,17 +447,15 @@ def _notebook_error(task) -> str:
 def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = None) -> list:
     """START and COMPLETE/FAIL events for every task of `dag` that ran in this build;
     `elapsed` (task -> seconds, from Ploomber's build report) dates the non-notebook tasks."""
-    from starloom.settings import load_settings
-
-    settings = load_settings()
-    project_dir = settings.project_dir
-    io = pipeline_io(project_dir)
+    project = Project.load()
+    settings = project.settings
+    io = pipeline_io(project)
     try:
-        lineage = model_column_lineage(project_dir)
+        lineage = model_column_lineage(project)
     except Exception as exc:
         log.warning("column lineage skipped: %s", exc)
         lineage = {}
-    parent = str(uuid.uuid4())
+    run_id = current_run_id()  # minted when the DAG rendered (starloom.pipeline.on_render)
     events = []
     for name in dag:
         task = dag[name]
@@ -461,11 +472,11 @@ def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = Non
             ended_at=ended,
             failed=status == "Errored",
             error=(_notebook_error(task) or error) if status == "Errored" else "",
-            parent_run_id=parent,
+            run_id=run_id,
             column_lineage_by_model=lineage,
         )
     events.sort(key=lambda e: e.eventTime)
-    emit(events, project_dir / EVENTS_FILE)
+    emit(events, project.root / EVENTS_FILE)
     return events
 
 
@@ -484,7 +495,7 @@ def parse_event(data: dict):
         RunState,
     )
     from openlineage.client.facet_v2 import column_lineage_dataset as cl
-    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run
+    from openlineage.client.facet_v2 import error_message_run, job_type_job, parent_run, tags_run
 
     def strip(facet: dict) -> dict:
         return {k: v for k, v in facet.items() if not k.startswith("_")}
@@ -498,6 +509,10 @@ def parse_event(data: dict):
                 )
             elif key == "errorMessage":
                 out[key] = error_message_run.ErrorMessageRunFacet(**strip(value))
+            elif key == "tags":
+                out[key] = tags_run.TagsRunFacet(
+                    tags=[tags_run.TagsRunFacetFields(**tag) for tag in value["tags"]]
+                )
             else:
                 raise ValueError(f"unexpected run facet {key}")
         return out

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from starloom import lineage, runs
+from starloom.project import Project
 from starloom.publish.reports import (
     build_index,
     entry_for,
@@ -23,7 +24,6 @@ from starloom.publish.reports import (
     warehouse_summary_html,
 )
 from starloom.publish.site import build_docs
-from starloom.settings import load_settings
 
 
 def on_render() -> None:
@@ -49,7 +49,7 @@ def on_failure(dag, traceback) -> None:
 
 def publish_reports(product, upstream, project_dir: str | None = None) -> None:
     """Ploomber task: every upstream notebook to reports/<stem>.html, the DAG, then the index."""
-    project = Path(project_dir or os.getcwd()).resolve()
+    project = Project.load(Path(project_dir or os.getcwd()).resolve())
     index = Path(str(product))
     output_dir = index.parent
     notebooks = sorted(
@@ -59,23 +59,20 @@ def publish_reports(product, upstream, project_dir: str | None = None) -> None:
     entries = []
     for notebook in notebooks:
         html = export_html(
-            notebook, output_dir / "reports" / f"{notebook.stem}.html", project_dir=project
+            notebook, output_dir / "reports" / f"{notebook.stem}.html", project_dir=project.root
         )
         entries.append(entry_for(notebook, html, output_dir))
-    dag_png = plot_dag(project / "pipeline.yaml", output_dir / "pipeline.png")
-    settings = load_settings(project)
-    title = f"{settings.raw.get('project_name') or project.name}: pipeline reports"
+    dag_png = plot_dag(project.pipeline_file, output_dir / "pipeline.png")
     build_index(
         output_dir,
         entries,
         dag_png=dag_png,
-        title=title,
+        title=f"{project.name}: pipeline reports",
         name=index.name,
-        summary_html=warehouse_summary_html(settings),
+        summary_html=warehouse_summary_html(project.settings),
     )
 
 
 def publish_docs(product, upstream=None) -> None:
     """Ploomber task: build the docs site at `product` (output/docs/index.html)."""
-    settings = load_settings()
-    build_docs(settings, Path(str(product)).parent)
+    build_docs(Project.load(), Path(str(product)).parent)

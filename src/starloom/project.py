@@ -15,23 +15,38 @@ result, so one run parses sources/ and sql/ once; load a new Project to see edit
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starloom.errors import ConfigError
-from starloom.settings import Settings, load_settings
+from starloom.settings import PROJECT_MARKER, Settings, load_settings, parse_date, read_yaml
 
 if TYPE_CHECKING:
     from starloom.ingestion.sources import Entity, Source
     from starloom.models.definition import Model
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo sources are made with (env.yaml `demo_start_date`, `demo_size`,
+    `demo_seed`)."""
+
+    start_date: dt.date = dt.date(2024, 1, 1)
+    size: float = 1.0
+    seed: int = 42
+
+
 class Project:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.root: Path = settings.project_dir
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r})"
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> Project:
@@ -58,12 +73,43 @@ class Project:
 
     @property
     def pipeline_file(self) -> Path:
-        return self.root / "pipeline.yaml"
+        return self.root / PROJECT_MARKER
 
     @property
     def name(self) -> str:
         """`project_name` of env.yaml, else the folder's name."""
         return str(self.settings.raw.get("project_name") or self.root.name)
+
+    @property
+    def demo(self) -> DemoOptions:
+        """The demo sources' options of env.yaml (defaults where absent)."""
+        raw, default = self.settings.raw, DemoOptions()
+        try:
+            return DemoOptions(
+                start_date=parse_date(
+                    raw.get("demo_start_date") or default.start_date,
+                    "demo_start_date",
+                    "Set it in env.yaml.",
+                ),
+                size=float(raw.get("demo_size", default.size)),
+                seed=int(raw.get("demo_seed", default.seed)),
+            )
+        except (TypeError, ValueError):
+            raise ConfigError(
+                "env.yaml: demo_size must be a number and demo_seed a whole number."
+            ) from None
+
+    # -- the pipeline --------------------------------------------------------------------
+    @cached_property
+    def pipeline(self) -> dict:
+        """pipeline.yaml, parsed ({} when it is empty)."""
+        spec = read_yaml(self.pipeline_file)
+        if not isinstance(spec, dict):
+            raise ConfigError(
+                f"{self.pipeline_file} must be a mapping with a `tasks` list, not "
+                f"{type(spec).__name__}."
+            )
+        return spec
 
     # -- sources -------------------------------------------------------------------------
     @cached_property

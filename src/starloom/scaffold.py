@@ -314,30 +314,28 @@ models build and pass their tests on the data the sources hold."""
 from pathlib import Path
 
 from starloom import models
-from starloom.settings import load_settings
-from starloom.ingestion.sources import load_sources
+from starloom.ingestion.load import ingest
+from starloom.project import Project
+from starloom.settings import Settings
+from starloom.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_sources_and_models_are_declared_correctly():
-    assert load_sources(ROOT), "no source in sources/"
-    assert models.load_models(ROOT / "sql"), "no model in sql/"
+    project = Project.load(ROOT)
+    assert project.sources, "no source in sources/"
+    assert project.models, "no model in sql/"
 
 
 def test_the_models_build_and_pass_their_tests(tmp_path):
-    from starloom.ingestion.load import ingest
-    from starloom.settings import Settings
-    from starloom.warehouse import Warehouse
-
-    settings = load_settings(ROOT)
+    settings = Project.load(ROOT).settings  # on an embedded warehouse of its own
     wh = Warehouse(
         Settings(project_dir=ROOT, warehouse_path=tmp_path / "warehouse", raw=settings.raw)
     )
-    for name in load_sources(ROOT):
-        ingest(wh, name, run_date=settings.raw.get("run_date") or "today")
-    builds, tests = models.build(wh, run_date=settings.raw.get("run_date") or "today")
-    assert len(builds) and (tests.status != "fail").all()
+    loads = ingest(wh, run_date=settings.run_date)
+    builds, tests = models.build(wh, run_date=settings.run_date)
+    assert len(loads) and len(builds) and (tests.status != "fail").all()
 '''
 
 

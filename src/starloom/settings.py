@@ -67,6 +67,11 @@ class Settings:
     def output_dir(self) -> Path:
         return self.project_dir / "output"
 
+    @property
+    def run_date(self) -> dt.date:
+        """env.yaml's `run_date` as a date (YYYY-MM-DD, today or yesterday), else today."""
+        return parse_run_date(self.raw.get("run_date") or "today")
+
     def describe(self) -> str:
         """Where the warehouse is, without any secret."""
         if self.embedded:

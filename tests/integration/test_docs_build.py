@@ -8,8 +8,8 @@ from tests.support.project import make_demo
 
 from starloom import cli, models, quality
 from starloom.ingestion.load import ingest
+from starloom.project import Project
 from starloom.publish.site import build_docs
-from starloom.settings import load_settings
 
 RUN_DATE = "2024-01-03"
 
@@ -37,10 +37,10 @@ def test_docs_site_describes_every_model(project, wh):
     reports.mkdir(parents=True)
     (reports / "05_report_shop.html").write_text("<html><title>Shop</title></html>")
 
-    index = build_docs(load_settings(project))
+    index = build_docs(Project.load(project))
     docs = index.parent
     html = index.read_text()
-    names = sorted(models.load_models(project / "sql"))
+    names = sorted(Project.load(project).models)
     for name in names:
         assert f'href="models/{name}.html"' in html
         assert (docs / "models" / f"{name}.html").is_file()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tests.support.project import copy_project, run_tool
 
-from starloom.lineage import EVENTS_FILE, parse_event, read_events
+from starloom.lineage import EVENTS_FILE, parse_event, pipeline_run_uuid, read_events
 
 pytestmark = pytest.mark.slow
 SMALL = ["--env--demo_size", "0.05", "--env--run_date", "2024-01-03"]
@@ -41,6 +41,8 @@ def test_build_writes_docs_and_lineage_for_every_task(tmp_path):
     assert runs == {t: ["START", "COMPLETE"] for t in tasks}
     parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in events}
     assert len(parents) == 1  # one build, one parent run
+    tagged = {t["value"] for e in events for t in e["run"]["facets"]["tags"]["tags"]}
+    assert len(tagged) == 1 and parents == {pipeline_run_uuid(tagged.pop())}  # its run id
     for event in events:
         if event["eventType"] == "START":
             end = next(

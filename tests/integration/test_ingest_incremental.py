@@ -1,4 +1,4 @@
-"""High-water marks for database tables, and backfills of a date range."""
+"""High-water marks for database tables, and re-ingesting a date range."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from tests.support.project import write_source
 
-from starloom.ingestion.load import backfill, ingest
+from starloom.ingestion.load import ingest, reingest
 
 CONTRACT = {
     "order_id": {"type": "int64", "nullable": False},
@@ -100,7 +100,7 @@ def test_snapshot_mode_extracts_the_whole_table_each_run(project, wh):
     assert wh.count("raw_db__orders") == 10
 
 
-def test_backfill_reingests_exactly_the_range(project, wh):
+def test_reingest_loads_exactly_the_range_again(project, wh):
     declare(project)
     shop = Shop(project)
     for day in (1, 2, 3):
@@ -110,7 +110,7 @@ def test_backfill_reingests_exactly_the_range(project, wh):
         wh.query_rows("SELECT _partition, any(_load_id) FROM raw_db__orders GROUP BY _partition")
     )
     wh.command("ALTER TABLE raw_db__orders DROP PARTITION ID '20240102'")  # lost by accident
-    loads = backfill(wh, "db", "2024-01-02", "2024-01-02")
+    loads = reingest(wh, "db", start="2024-01-02", end="2024-01-02")
     assert [str(d) for d in loads.run_date] == ["2024-01-02"]
     after = dict(
         wh.query_rows("SELECT _partition, any(_load_id) FROM raw_db__orders GROUP BY _partition")
@@ -122,7 +122,7 @@ def test_backfill_reingests_exactly_the_range(project, wh):
     assert sorted(wh.query_rows(LATEST)) == shop.state()
 
 
-def test_backfill_of_files_reloads_those_days_only(project, wh):
+def test_reingest_of_files_reloads_those_days_only(project, wh):
     from tests.support.project import make_demo
 
     make_demo(project)
@@ -133,7 +133,7 @@ def test_backfill_of_files_reloads_those_days_only(project, wh):
         )
     )
     count = wh.count("raw_events__events")
-    loads = backfill(wh, "events", "2024-01-02", "2024-01-03")
+    loads = reingest(wh, "events", start="2024-01-02", end="2024-01-03")
     assert [str(d) for d in loads.partitions[0]] == ["2024-01-02", "2024-01-03"]
     after = dict(
         wh.query_rows(

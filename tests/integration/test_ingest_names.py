@@ -48,7 +48,7 @@ def test_a_source_name_that_is_not_an_identifier_is_refused(tmp_path, name):
     from starloom.ingestion.sources import load_sources
 
     with pytest.raises(ConfigError, match="may hold only letters, digits and underscores"):
-        load_sources(tmp_path)
+        load_sources(tmp_path / "sources", tmp_path)
 
 
 def test_a_landing_folder_outside_the_output_folder_is_refused(tmp_path):

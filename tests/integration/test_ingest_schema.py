@@ -7,7 +7,7 @@ from tests.support.project import declare_feed, feed_file
 
 from starloom.errors import StarloomError
 from starloom.ingestion.load import ingest
-from starloom.ingestion.sources import get_source
+from starloom.project import Project
 
 COLUMNS = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "string"}}
 
@@ -43,7 +43,7 @@ def test_additive_schema_adds_new_columns_and_records_the_version(project, wh):
     versions = wh.query_rows(
         "SELECT schema_version, schema_changes FROM starloom_loads ORDER BY started_at"
     )
-    contract = get_source(project, "feed").entity("items").contract
+    contract = Project.load(project).source("feed").entity("items").contract
     assert versions[1] == (contract.schema_version, ["added column colour Nullable(String)"])
     assert versions[0][0] != versions[1][0] and len(versions[0][0]) == 12
     cols = [r[0] for r in wh.query_rows("DESCRIBE TABLE raw_feed__items")]

@@ -100,8 +100,9 @@ def test_a_severity_beside_a_column_test_is_read_as_its_own(wh, sql_dir):
 
 
 def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
-    wh, sql_dir, monkeypatch
+    project, wh, sql_dir, monkeypatch
 ):
+    import shutil
     import subprocess
 
     from starloom import cli
@@ -111,9 +112,8 @@ def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
             {"accepted_values": {"values": [99]}}]}}},
         "SELECT * FROM {{ ref('totals') }}",
     )  # fmt: skip
-    from starloom.models import runner
-
-    monkeypatch.setattr(runner, "load_models", lambda path=None, f=models.load_models: f(sql_dir))
+    shutil.rmtree(project / "sql")
+    shutil.copytree(sql_dir, project / "sql")  # the project's models are these
     assert cli.main(["build", "+big", "--run-date", "2024-01-05"]) == 1
     called = []
     monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None: called.append(cmd) or 0)

@@ -7,6 +7,7 @@ import datetime as dt
 import http.server
 import json
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from tests.support.project import REPO
 
 from starloom import lineage
 from starloom.errors import ConfigError
-from starloom.models import Model, load_models
+from starloom.models import Model
+from starloom.project import Project
 from starloom.settings import Settings, load_settings
 
 
@@ -54,8 +56,8 @@ def test_column_lineage_through_ctes_and_sources():
 
 
 def test_every_model_of_the_project_has_column_lineage():
-    got = lineage.model_column_lineage(REPO)
-    models = load_models(REPO / "sql")
+    got = lineage.model_column_lineage(Project.load(REPO))
+    models = Project.load(REPO).models
     assert set(got) == set(models)
     for name, columns in got.items():
         assert columns, name
@@ -65,18 +67,18 @@ def test_every_model_of_the_project_has_column_lineage():
 
 
 def test_task_inputs_and_outputs_from_the_notebooks():
-    io = lineage.pipeline_io(REPO)
+    io = lineage.pipeline_io(Project.load(REPO))
     assert "raw_shop__orders" in io["build_staging"]["inputs"]  # `raw_*` expanded
     assert "stg_shop__orders" in io["build_staging"]["outputs"]
     assert "fct_orders" in io["build_marts"]["outputs"]
     assert "output/index.html" in io["publish_reports"]["outputs"]
 
 
-def _events(project: Path, failed=False) -> list:
+def _events(project: Path, failed=False, task="build_marts", run_id="0a1b2c3d4e5f") -> list:
     settings = load_settings(project)
     t0 = dt.datetime(2024, 1, 7, 6, 0, tzinfo=dt.UTC)
     return lineage.run_events(
-        "build_marts",
+        task,
         inputs=["stg_shop__orders", "data/demo/shop.db"],
         outputs=["fct_orders"],
         settings=settings,
@@ -84,9 +86,65 @@ def _events(project: Path, failed=False) -> list:
         ended_at=t0 + dt.timedelta(seconds=42),
         failed=failed,
         error="ModelError: boom",
-        parent_run_id="01890f2c-6f0c-7cc6-8b4a-3f0f6d5c3c11",
-        column_lineage_by_model=lineage.model_column_lineage(project),
+        run_id=run_id,
+        column_lineage_by_model=lineage.model_column_lineage(Project.load(project)),
     )
+
+
+def _run_of(event: dict) -> tuple[str, str]:
+    """(the starloom run id tagged, the parent runId) of a stored event."""
+    facets = event["run"]["facets"]
+    tags = {t["key"]: t["value"] for t in facets["tags"]["tags"]}
+    return tags["starloom_run_id"], facets["parent"]["run"]["runId"]
+
+
+def test_the_events_of_one_pipeline_run_join_under_its_run_id(project):
+    path = project / lineage.EVENTS_FILE
+    for task in ("build_staging", "build_marts"):
+        lineage.emit(_events(project, task=task, run_id="run0001"), path)
+    lineage.emit(_events(project, task="build_marts", run_id="run0002"), path)
+    stored = lineage.read_events(path)
+    runs = [_run_of(e) for e in stored]
+    first = ("run0001", lineage.pipeline_run_uuid("run0001"))
+    assert runs == [first] * 4 + [("run0002", lineage.pipeline_run_uuid("run0002"))] * 2
+    assert uuid.UUID(first[1]).version == 5  # derived from the run id, not random
+    assert lineage.pipeline_run_uuid("run0001") != lineage.pipeline_run_uuid("run0002")
+    assert len({e["run"]["runId"] for e in stored}) == 3  # one run per task, its own
+    for data in stored:
+        parent_job = data["run"]["facets"]["parent"]["job"]
+        assert (parent_job["namespace"], parent_job["name"]) == ("starloom", "pipeline")
+        assert Serde.to_dict(lineage.parse_event(data)) == data
+
+
+def test_the_run_id_defaults_to_the_current_run(project, monkeypatch):
+    monkeypatch.setenv("STARLOOM_RUN_ID", "fromtheenv01")
+    events = _events(project, run_id=None)
+    stored = [json.loads(Serde.to_json(e)) for e in events]
+    assert {_run_of(e) for e in stored} == {
+        ("fromtheenv01", lineage.pipeline_run_uuid("fromtheenv01"))
+    }
+
+
+def test_the_dag_hook_tags_every_task_with_the_current_run(project, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("STARLOOM_RUN_ID", "dagrun000001")
+    monkeypatch.chdir(project)
+    executed = SimpleNamespace(name="Executed")
+    dag = {
+        name: SimpleNamespace(exec_status=executed, product=f"output/{name}.csv")
+        for name in ("build_staging", "build_marts")
+    }
+    dag["report_shop"] = SimpleNamespace(
+        exec_status=SimpleNamespace(name="Skipped"), product="output/r.csv"
+    )
+    events = lineage.emit_dag_events(dag, elapsed={"build_staging": 3.0, "build_marts": 5.0})
+    stored = lineage.read_events(project / lineage.EVENTS_FILE)
+    assert len(events) == len(stored) == 4
+    assert {e["job"]["name"] for e in stored} == {"build_staging", "build_marts"}
+    assert {_run_of(e) for e in stored} == {
+        ("dagrun000001", lineage.pipeline_run_uuid("dagrun000001"))
+    }
 
 
 @pytest.mark.parametrize("failed", [False, True])

@@ -43,9 +43,10 @@ from starloom.ingestion import cdc, engine_csv, ledger
 from starloom.ingestion.contracts import Contract
 from starloom.ingestion.csv_records import ends_open
 from starloom.ingestion.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
-from starloom.ingestion.sources import Entity, Source, get_source
+from starloom.ingestion.sources import Entity, Source
 from starloom.ingestion.sql_extract import sql_tasks
-from starloom.notebook import in_jupyter_kernel
+from starloom.kernel import in_jupyter_kernel
+from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import Settings, parse_run_date
 from starloom.warehouse import Warehouse, quote_identifier
@@ -624,7 +625,7 @@ def _db_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_i
 # -- loads --------------------------------------------------------------------------------
 def ingest(
     wh: Warehouse,
-    source_name: str | None = None,
+    source: str | None = None,
     *,
     run_date=None,
     tables: list[str] | None = None,
@@ -633,7 +634,7 @@ def ingest(
     run_id: str | None = None,
 ) -> pd.DataFrame:
     """Load every table of a source (or the `tables` named; every source of the project when
-    `source_name` is None) for run_date (default today); one summary row per table, stamped
+    `source` is None) for run_date (default today); one summary row per table, stamped
     with `run_id` (default the current run's).
 
     Files: the days with new or changed files up to run_date (every day with
@@ -643,17 +644,26 @@ def ingest(
     """
     run_date = parse_run_date(run_date or "today")
     run_id = run_id or current_run_id()
-    if source_name is None:
-        from starloom.ingestion.sources import load_sources
+    project = Project(wh.settings)
+    if source is not None:
+        return _ingest_source(wh, project.source(source), run_date, tables, full_refresh, reload)
+    with wh.session():
+        frames = [
+            _ingest_source(wh, project.sources[name], run_date, None, full_refresh, reload)
+            for name in sorted(project.sources)
+        ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-        options = dict(full_refresh=full_refresh, reload=reload, run_id=run_id)
-        with wh.session():
-            frames = [
-                ingest(wh, name, run_date=run_date, **options)
-                for name in sorted(load_sources(wh.settings.project_dir))
-            ]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    source = get_source(wh.settings.project_dir, source_name)
+
+def _ingest_source(
+    wh: Warehouse,
+    source: Source,
+    run_date: dt.date,
+    tables: list[str] | None,
+    full_refresh: bool,
+    reload: bool,
+) -> pd.DataFrame:
+    """Load the `tables` named of one source (every table when None); see ingest."""
     entities = [source.entity(t) for t in tables] if tables else list(source.entities)
     rows = []
     with wh.session():
@@ -675,35 +685,41 @@ def ingest(
 def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.DataFrame:
     """`starloom ingest`: each SOURCE or SOURCE.TABLE named (every source if none), in
     one warehouse session; one summary row per table."""
-    from starloom.ingestion.sources import load_sources
     from starloom.warehouse import connect
 
     wh = connect()
+    project = Project(wh.settings)
+    run_date = parse_run_date(run_date or "today")
     wanted: dict[str, list[str]] = {}
-    for name in names or sorted(load_sources(wh.settings.project_dir)):
+    for name in names or sorted(project.sources):
         source, _, table = name.partition(".")
         wanted.setdefault(source, [])
         if table:
             wanted[source].append(table)
+    sources = {name: project.source(name) for name in wanted}  # every name known, first
     with wh.session():
         frames = [
-            ingest(wh, source, run_date=run_date, tables=tables or None, reload=reload)
-            for source, tables in wanted.items()
+            _ingest_source(wh, sources[name], run_date, tables or None, False, reload)
+            for name, tables in wanted.items()
         ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:
-    """Re-ingest exactly the days start..end (inclusive); one summary row per table and load.
+def reingest(wh: Warehouse, source: str, *, start, end) -> pd.DataFrame:
+    """Ingest the source named `source` again for exactly the days start..end (inclusive);
+    one summary row per table and load.
 
     Files: every day in the range that has files is reloaded, whatever the manifest says.
     Incremental database tables: each run date in the range is extracted again, in order.
     Snapshot database tables are left alone: a past snapshot cannot be extracted again.
+    (To run the whole pipeline once per date, see starloom.backfill.)
     """
     start, end = parse_run_date(start), parse_run_date(end)
     if end < start:
-        raise StarloomError(f"backfill: the end {end} is before the start {start}.")
-    source = get_source(wh.settings.project_dir, source_name)
+        raise StarloomError(
+            f"reingest: the end {end} is before the start {start}; give the earliest day first."
+        )
+    source = Project(wh.settings).source(source)
     rows = []
     with wh.session():
         ledger.ensure(wh)

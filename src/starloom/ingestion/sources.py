@@ -19,12 +19,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from starloom.errors import ConfigError
 from starloom.ingestion.contracts import Contract
 from starloom.ingestion.csv_records import COMPRESSIONS, CsvDialect, check_encoding
 from starloom.keys import check_keys
+from starloom.settings import parse_yaml
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 FILE_FORMATS = ("jsonl", "csv", "parquet", "debezium")
@@ -191,12 +190,16 @@ def _csv_dialect(spec, where: str) -> tuple[CsvDialect, tuple[str, ...]]:
     return dialect, tuple(str(v) for v in nulls)
 
 
+def _shown(path: Path, project_dir: Path) -> str:
+    """A project file's path as messages show it: relative to the project when inside it."""
+    return str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else str(path)
+
+
 def load_source(path: Path, project_dir: Path) -> Source:
-    where = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else str(path)
-    try:
-        spec = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{where} is not valid YAML: {exc}") from None
+    """The source declared in the file `path`, validated; relative paths and sqlite URLs are
+    taken relative to `project_dir`."""
+    where = _shown(path, project_dir)
+    spec = parse_yaml(path.read_text(), where) or {}
     check_keys(spec, "source", where)
     name = _name(spec.get("source") or path.stem, "source", where)
     kind = spec.get("kind")
@@ -304,20 +307,18 @@ def load_source(path: Path, project_dir: Path) -> Source:
     )
 
 
-def load_sources(project_dir: Path) -> dict[str, Source]:
-    folder = project_dir / "sources"
-    sources = {}
-    for path in sorted(folder.glob("*.yml")):
+def load_sources(sources_dir: Path, project_dir: Path) -> dict[str, Source]:
+    """Every source of `sources_dir`/*.yml by name (see Project.sources); two files that
+    declare the same name are an error naming both."""
+    sources: dict[str, Source] = {}
+    for path in sorted(Path(sources_dir).glob("*.yml")):
         src = load_source(path, project_dir)
+        if src.name in sources:
+            first = _shown(sources[src.name].file, project_dir)
+            raise ConfigError(
+                f"Two sources are named {src.name!r}: {first} and "
+                f"{_shown(path, project_dir)}. A source's name "
+                "(its `source:` key, else its file name) names its raw tables: rename one."
+            )
         sources[src.name] = src
     return sources
-
-
-def get_source(project_dir: Path, name: str) -> Source:
-    sources = load_sources(project_dir)
-    if name not in sources:
-        raise ConfigError(
-            f"No source named {name!r} in {project_dir / 'sources'}; declared: "
-            f"{sorted(sources) or 'none'}. Add sources/{name}.yml."
-        )
-    return sources[name]

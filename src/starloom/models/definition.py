@@ -42,12 +42,12 @@ from functools import cached_property
 from pathlib import Path
 
 import jinja2
-import yaml
 
 from starloom.errors import ConfigError, ModelError
 from starloom.ingestion.sources import raw_table
 from starloom.keys import MODEL_COLUMN, check_keys
 from starloom.models import checks, materialize, snapshots
+from starloom.settings import parse_yaml
 
 _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
 MATERIALIZATIONS = ("view", "table", "incremental", "snapshot")
@@ -172,9 +172,14 @@ def load_models(sql_dir: str | Path) -> dict[str, Model]:
                 "holding at least `description` and `materialization`."
             )
         try:
-            meta = yaml.safe_load(m.group(1)) or {}
-        except yaml.YAMLError as exc:
-            raise ModelError(f"{path}: the header is not valid YAML: {exc}") from None
+            meta = parse_yaml(m.group(1), f"{path}: the header") or {}
+        except ConfigError as exc:
+            raise ModelError(str(exc)) from None
+        if not isinstance(meta, dict):
+            raise ModelError(
+                f"{path}: the header must be YAML keys (description: ..., materialization: ...), "
+                f"not {meta!r}."
+            )
         mat = meta.get("materialization", "view")
         if mat not in MATERIALIZATIONS:
             raise ModelError(f"{path}: materialization {mat!r} is not one of {MATERIALIZATIONS}.")

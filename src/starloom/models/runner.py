@@ -15,6 +15,7 @@ from starloom.errors import ModelError
 from starloom.ingestion.sources import raw_table
 from starloom.models import build_state, checks, materialize, snapshots
 from starloom.models.definition import Model, build_order, load_models, render
+from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse
@@ -72,6 +73,11 @@ def _select(models: dict[str, Model], select) -> list[str]:
     return [n for n in order if n in wanted]
 
 
+def _models(wh: Warehouse, sql_dir: Path | None) -> dict[str, Model]:
+    """The models of `sql_dir` when given, else the warehouse's project's."""
+    return load_models(Path(sql_dir)) if sql_dir else Project(wh.settings).models
+
+
 def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materialize.Outcome:
     """Render the model's SQL and build it by its materialization."""
     wh = ctx.wh
@@ -106,14 +112,14 @@ def build(
     """Build the selected models in dependency order; returns (builds, test results).
 
     `select` is a model name, a layer (staging, marts, snapshots) or a list of them; None
-    builds everything. `full_refresh=True` rebuilds incremental models from scratch
+    builds everything; the models are the project's (`sql_dir`: those of another folder).
+    `full_refresh=True` rebuilds incremental models from scratch
     (snapshots keep their history). Each row of `builds` says the model's mode (full,
     incremental, or "up to date": a table whose inputs did not change since its last build
     is skipped with its tests, see starloom.models.build_state), the rows its run wrote, the rows
     it holds afterwards and the seconds its build took (counting the rows is not included).
     """
-    sql_dir = sql_dir or wh.settings.project_dir / "sql"
-    models = load_models(sql_dir)
+    models = _models(wh, sql_dir)
     names = _select(models, select)
     ctx = materialize.BuildContext(
         wh=wh,
@@ -191,8 +197,7 @@ def test(
 
     Every selected model's tests run, failing or not; the results are recorded in
     starloom_test_results and returned (`status` is pass, warn or fail)."""
-    sql_dir = sql_dir or wh.settings.project_dir / "sql"
-    models = load_models(sql_dir)
+    models = _models(wh, sql_dir)
     run_id = run_id or current_run_id()
     rows: list[dict] = []
     with wh.session():
@@ -208,10 +213,11 @@ def test(
     return checks.results_frame(rows)
 
 
-def lineage(sql_dir: Path) -> pd.DataFrame:
-    """Edges (upstream, model) between models and raw tables, from the refs in the SQL."""
+def lineage(project: Project | None = None) -> pd.DataFrame:
+    """Edges (upstream, model) between the project's models (default: the current project's)
+    and the raw tables, from the refs in the SQL."""
     rows = []
-    for m in load_models(sql_dir).values():
+    for m in (project or Project.load()).models.values():
         rows += [{"upstream": r, "model": m.name} for r in sorted(m.refs)]
         rows += [{"upstream": raw_table(s, t), "model": m.name} for s, t in sorted(m.sources)]
     return pd.DataFrame(rows, columns=["upstream", "model"])

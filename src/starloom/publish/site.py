@@ -24,9 +24,9 @@ import pandas as pd
 from starloom import lineage, quality
 from starloom.errors import StarloomError
 from starloom.ingestion.sources import raw_table
-from starloom.models import Model, checks, load_models
+from starloom.models import Model, checks
+from starloom.project import Project
 from starloom.publish import charts
-from starloom.settings import Settings, load_settings
 from starloom.warehouse import Warehouse
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -136,24 +136,24 @@ def _declared_tests(model: Model) -> list[dict]:
     return out
 
 
-def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -> Path:
-    """Write the docs site; returns the path of its index.html."""
+def build_docs(project: Project | None = None, docs_dir: Path | None = None) -> Path:
+    """Write the docs site of `project` (default: the current one) in `docs_dir` (default:
+    output/docs); returns the path of its index.html."""
     from starloom.publish.reports import plot_dag, table_html
 
-    settings = settings or load_settings()
-    project = settings.project_dir
-    output_dir = settings.output_dir
+    project = project or Project.load()
+    output_dir = project.output_dir
     docs_dir = Path(docs_dir or output_dir / "docs")
     (docs_dir / "models").mkdir(parents=True, exist_ok=True)
 
-    models = load_models(project / "sql")
+    models = project.models
     col_lineage = lineage.model_column_lineage(project)
     downstream: dict[str, list[str]] = {n: [] for n in models}
     for name, model in models.items():
         for ref in model.refs:
             downstream.setdefault(ref, []).append(name)
 
-    wh = Warehouse(settings)
+    wh = Warehouse(project.settings)
     try:
         facts = _warehouse_facts(wh, list(models))
         warehouse_note = ""
@@ -217,7 +217,7 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True, keep_trailing_newline=True
     )
-    title = str(settings.raw.get("project_name") or project.name)
+    title = project.name
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     model_names = set(models)
     for page in pages:
@@ -230,7 +230,7 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
     try:
         with warnings.catch_warnings():  # Ploomber warns of env.yaml keys the DAG does not use
             warnings.simplefilter("ignore", UserWarning)
-            png = plot_dag(project / "pipeline.yaml", docs_dir / "pipeline.png")
+            png = plot_dag(project.pipeline_file, docs_dir / "pipeline.png")
         dag_png = base64.b64encode(png.read_bytes()).decode()
     except Exception as exc:  # the picture is a nicety: the site is still useful without it
         warehouse_note += f" The pipeline picture could not be drawn: {exc}"

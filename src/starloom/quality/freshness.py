@@ -17,12 +17,11 @@ Results go to `starloom_freshness`.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pandas as pd
 
 from starloom.errors import StarloomError
-from starloom.ingestion.sources import load_sources
+from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.warehouse import Warehouse, quote_identifier
 
@@ -34,7 +33,7 @@ class FreshnessError(StarloomError):
     """A source table is older than its error_after."""
 
 
-def freshness_specs(project_dir: Path) -> list[dict]:
+def freshness_specs(project: Project) -> list[dict]:
     """The freshness declarations of the project's sources: one dict per table that has one."""
     return [
         {
@@ -45,8 +44,7 @@ def freshness_specs(project_dir: Path) -> list[dict]:
             "warn_after_hours": e.freshness.warn_after_hours,
             "error_after_hours": e.freshness.error_after_hours,
         }
-        for src in load_sources(Path(project_dir)).values()
-        for e in src.entities
+        for e in project.raw_tables.values()
         if e.freshness
     ]
 
@@ -66,7 +64,7 @@ def check_freshness(
 
     status: pass, warn, error, or missing (the raw table or its rows do not exist yet, an error).
     """
-    specs = freshness_specs(wh.settings.project_dir)
+    specs = freshness_specs(Project(wh.settings))
     reference = reference_time(run_date, now)
     run_id = run_id or current_run_id()
     rows = []

@@ -12,13 +12,18 @@ is further from their median than `k` times the scaled median absolute deviation
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from starloom.errors import StarloomError
+from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse, quote_identifier
+
+if TYPE_CHECKING:
+    from starloom.models.definition import Model
 
 TABLE_STATS = "starloom_table_stats"
 COLUMN_STATS = "starloom_column_stats"
@@ -35,29 +40,24 @@ def _ensure_history(wh: Warehouse) -> None:
     ) ENGINE = MergeTree ORDER BY (`table`, `column`, recorded_at)""")
 
 
-def _default_tables(wh: Warehouse) -> list[str]:
-    """The project's raw tables (sources/*.yml) and models (sql/) present in the warehouse."""
-    from starloom.lineage import source_tables
+def _models(project: Project) -> dict[str, Model]:
+    """The project's models; none when they cannot be read (their build says why)."""
+    try:
+        return project.models
+    except StarloomError:
+        return {}
 
-    project = wh.settings.project_dir
-    wanted = set(source_tables(project))
-    if (project / "sql").is_dir():
-        wanted |= {p.stem for p in (project / "sql").rglob("*.sql")}
+
+def _default_tables(wh: Warehouse, project: Project, models: dict[str, Model]) -> list[str]:
+    """The project's raw tables (sources/*.yml) and models (sql/) present in the warehouse."""
+    wanted = set(project.raw_tables) | set(models)
     return [t for t in wh.tables() if t in wanted]
 
 
-def _date_column(wh: Warehouse, table: str, columns: list[tuple[str, str]]) -> str | None:
+def _date_column(model: Model | None, columns: list[tuple[str, str]]) -> str | None:
     """The model header's `date_column`, else the first Date column of the table."""
-    sql = wh.settings.project_dir / "sql"
-    if sql.is_dir():
-        from starloom.models import load_models
-
-        try:
-            model = load_models(sql).get(table)
-        except StarloomError:
-            model = None
-        if model is not None and model.meta.get("date_column"):
-            return str(model.meta["date_column"])
+    if model is not None and model.meta.get("date_column"):
+        return str(model.meta["date_column"])
     for name, ctype in columns:
         if ctype.replace("Nullable(", "").rstrip(")") in ("Date", "Date32"):
             return name
@@ -78,9 +78,11 @@ def record_stats(
     run_id = run_id or current_run_id()
     now = dt.datetime.now(dt.UTC)
     table_rows, column_rows = [], []
+    project = Project(wh.settings)
+    models = _models(project)
     with wh.session():
         _ensure_history(wh)
-        for table in tables if tables is not None else _default_tables(wh):
+        for table in tables if tables is not None else _default_tables(wh, project, models):
             columns = wh.query_rows(
                 "SELECT name, type FROM system.columns WHERE database = {d:String} "
                 "AND table = {t:String} ORDER BY position",
@@ -104,7 +106,9 @@ def record_stats(
                         "null_rate": float(nulls) / total if total else 0.0,
                     }
                 )
-            date_col = _date_column(wh, table, columns) if table.startswith("fct_") else None
+            date_col = (
+                _date_column(models.get(table), columns) if table.startswith("fct_") else None
+            )
             if date_col:
                 c = quote_identifier(date_col)
                 for day, rows in wh.query_rows(

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from starloom.errors import ConfigError, WarehouseError, WarehouseLockedError
-from starloom.notebook import in_jupyter_kernel
+from starloom.kernel import in_jupyter_kernel
 from starloom.settings import Settings, load_settings, redact_text, redact_url, split_userinfo
 
 

@@ -1,4 +1,5 @@
-"""Notebook niceties: a StarloomError shows as its one-paragraph message, not a traceback."""
+"""The Jupyter kernel side of `%load_ext starloom`: a StarloomError shows as its one-paragraph
+message, not a traceback; and whether this process is such a kernel."""
 
 from __future__ import annotations
 

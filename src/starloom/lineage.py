@@ -175,7 +175,7 @@ def model_column_lineage(project_dir: Path) -> dict[str, dict[str, dict]]:
     models = load_models(Path(project_dir) / "sql")
     schema = source_tables(project_dir)
     for name, model in models.items():
-        schema.setdefault(name, list(model.columns))
+        schema.setdefault(name, list(model.config.columns))
     return {name: column_lineage(model, schema) for name, model in models.items()}
 
 

@@ -9,10 +9,12 @@ import pytest
 
 from starloom.models import Model, checks
 from starloom.models.checks import TestFailure
+from starloom.models.config import parse_config
 
 
-def _model(meta: dict, name: str = "fct_sales") -> Model:
-    return Model(name, Path(f"sql/marts/{name}.sql"), "marts", "SELECT 1", meta)
+def _model(header: dict, name: str = "fct_sales") -> Model:
+    path = Path(f"sql/marts/{name}.sql")
+    return Model(name, path, "marts", "SELECT 1", parse_config(header, str(path)))
 
 
 @pytest.fixture

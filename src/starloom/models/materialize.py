@@ -39,8 +39,6 @@ from starloom.warehouse.ddl import Ddl, TableSpec, add_column, drop_column, modi
 if TYPE_CHECKING:
     from starloom.models import Model
 
-ON_SCHEMA_CHANGE = ("fail", "append_new_columns", "sync_all_columns")
-STRATEGIES = ("append", "replace_partitions", "upsert")
 ASIDE = "__new"
 MOVING = "__moving"  # exists while partitions move into a table (see move_partitions)
 DATA = "__data"
@@ -58,10 +56,9 @@ class BuildContext:
 
     def params(self, model: Model) -> dict:
         """Query parameters bound to every statement of the model."""
-        lookback = int(model.meta.get("lookback_days") or 0)
         return {
             "run_date": self.run_date,
-            "lookback_start": self.run_date - dt.timedelta(days=lookback),
+            "lookback_start": self.run_date - dt.timedelta(days=model.config.lookback_days),
         }
 
 
@@ -142,7 +139,7 @@ def apply_schema_policy(
     changes = schema_changes(old, new)
     if not any(changes.values()):
         return False
-    policy = model.meta.get("on_schema_change", "fail")
+    policy = model.config.on_schema_change
     if policy == "fail" or (policy == "append_new_columns" and changes["retyped"]):
         raise ModelError(
             f"Model {model.name} ({model.path.name}) selects other columns than its table "
@@ -189,22 +186,22 @@ def swap_in(ctx: BuildContext, aside: str, target: str, spec: TableSpec) -> None
 
 
 def spec_of(model: Model, upsert: bool = False) -> TableSpec:
-    meta = model.meta
-    order = meta.get("order_by") or []
-    order = tuple(order) if isinstance(order, list) else (str(order),)
-    keys = model.unique_key
+    """The table of a `table` or `incremental` model; an upsert's is a ReplacingMergeTree
+    sorted by `unique_key` with `version` as its version column."""
+    config = model.config
+    keys = config.unique_key
     if upsert:
         return TableSpec(
             engine="ReplacingMergeTree",
-            engine_args=(meta["version"],),
+            engine_args=(config.version,),
             order_by=tuple(quote_identifier(k) for k in keys),
-            partition_by=meta.get("partition_by"),
+            partition_by=config.partition_by,
             shard_by=keys,
         )
     return TableSpec(
-        engine=meta.get("engine", "MergeTree"),
-        order_by=order,
-        partition_by=meta.get("partition_by"),
+        engine=config.engine,
+        order_by=config.order_by,
+        partition_by=config.partition_by,
         shard_by=keys,
     )
 
@@ -230,7 +227,7 @@ def build_tested(
         ctx.wh.command(
             f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(selected)})\n{body}",
             params,
-            settings={**ctx.ddl.insert_settings, **model.settings} or None,
+            settings={**ctx.ddl.insert_settings, **model.config.settings} or None,
         )
         rows = ctx.wh.count(aside)
         tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
@@ -290,8 +287,8 @@ def table(ctx: BuildContext, model: Model, body: str) -> Outcome:
 
 
 def storage_of(model: Model) -> str:
-    """The table holding an incremental model's rows (`<name>__data` for upserts)."""
-    return model.name + DATA if model.meta.get("incremental_strategy") == "upsert" else model.name
+    """The table holding a model's rows: `<name>__data` for an upsert, else `<name>`."""
+    return model.name + DATA if model.config.incremental_strategy == "upsert" else model.name
 
 
 def final_view(ctx: BuildContext, name: str, storage: str, hidden=()) -> None:
@@ -316,7 +313,7 @@ def needs_full_build(ctx: BuildContext, model: Model) -> bool:
 
 def incremental(ctx: BuildContext, model: Model, body: str) -> Outcome:
     """Build the new rows aside, test them, then append / replace partitions / upsert."""
-    strategy = model.meta.get("incremental_strategy", "append")
+    strategy = model.config.incremental_strategy
     upsert = strategy == "upsert"
     target, spec = storage_of(model), spec_of(model, upsert=upsert)
     if needs_full_build(ctx, model):

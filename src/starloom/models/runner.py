@@ -75,8 +75,9 @@ def _select(models: dict[str, Model], select) -> list[str]:
 def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materialize.Outcome:
     """Render the model's SQL and build it by its materialization."""
     wh = ctx.wh
-    incremental = model.materialization == "incremental" and not materialize.needs_full_build(
-        ctx, model
+    incremental = (
+        model.config.materialization == "incremental"
+        and not materialize.needs_full_build(ctx, model)
     )
     body = render(
         model,
@@ -90,7 +91,7 @@ def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materiali
         "table": materialize.table,
         "incremental": materialize.incremental,
         "snapshot": snapshots.run,
-    }[model.materialization]
+    }[model.config.materialization]
     return run(ctx, model, body)
 
 
@@ -141,7 +142,7 @@ def build(
                 for aside in {name + materialize.ASIDE, storage + materialize.ASIDE} & leftovers:
                     for statement in ctx.ddl.drop_table(aside):  # left by a killed build
                         wh.command(statement)
-                skippable = state and model.materialization in ("table", "incremental")
+                skippable = state and model.config.materialization in ("table", "incremental")
                 sig, version = state.signature(model, storage) if skippable else ("", None)
                 cut_off = storage + materialize.MOVING in leftovers  # a move was killed
                 if (
@@ -160,7 +161,7 @@ def build(
                 {
                     "model": name,
                     "layer": model.layer,
-                    "materialization": model.materialization,
+                    "materialization": model.config.materialization,
                     "mode": outcome.mode,
                     "rows_written": outcome.rows_written,
                     "rows": wh.count(name),

@@ -56,8 +56,8 @@ def _date_column(wh: Warehouse, table: str, columns: list[tuple[str, str]]) -> s
             model = load_models(sql).get(table)
         except StarloomError:
             model = None
-        if model is not None and model.meta.get("date_column"):
-            return str(model.meta["date_column"])
+        if model is not None and model.config.date_column:
+            return model.config.date_column
     for name, ctype in columns:
         if ctype.replace("Nullable(", "").rstrip(")") in ("Date", "Date32"):
             return name

@@ -41,7 +41,7 @@ MODEL_TESTS = {"expression_is_true": ("expression",), "sql": ("sql", "name")}
 
 @dataclass(frozen=True)
 class DataTest:
-    """One declared test: a query for the failing rows (run by starloom.models.checks)."""
+    """One declared test: a query for the failing rows (run by starloom.models.data_tests)."""
 
     kind: str  # a key of COLUMN_TESTS (a column's test) or of MODEL_TESTS (the model's)
     severity: str = "error"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from starloom.errors import ModelError, WarehouseError
-from starloom.models import checks
+from starloom.models import data_tests
 from starloom.warehouse import Warehouse, quote_identifier
 from starloom.warehouse.ddl import Ddl, TableSpec, add_column, drop_column, modify_column
 
@@ -230,7 +230,7 @@ def build_tested(
             settings={**ctx.ddl.insert_settings, **model.config.settings} or None,
         )
         rows = ctx.wh.count(aside)
-        tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
+        tests = data_tests.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
         land(aside)
     finally:
         drop(ctx, aside)
@@ -278,7 +278,7 @@ def view(ctx: BuildContext, model: Model, body: str) -> Outcome:
     if table_engine(ctx.wh, model.name) not in (None, "View"):
         drop(ctx, model.name)
     ctx.wh.command(ctx.ddl.create_view(model.name, body), ctx.params(model))
-    tests = checks.run_model_tests(ctx.wh, model, model.name, ctx.run_id)
+    tests = data_tests.run_model_tests(ctx.wh, model, model.name, ctx.run_id)
     return Outcome(tests, "full", 0)
 
 

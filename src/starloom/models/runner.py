@@ -13,7 +13,7 @@ import pandas as pd
 
 from starloom.errors import ModelError
 from starloom.ingestion.sources import raw_table
-from starloom.models import build_state, checks, materialize, snapshots
+from starloom.models import build_state, data_tests, materialize, snapshots
 from starloom.models.definition import Model, build_order, load_models, render
 from starloom.runs import current_run_id
 from starloom.settings import parse_run_date
@@ -168,7 +168,7 @@ def build(
                     "seconds": seconds,
                 }
             )
-    return pd.DataFrame(builds, columns=BUILD_COLUMNS), checks.results_frame(results)
+    return pd.DataFrame(builds, columns=BUILD_COLUMNS), data_tests.results_frame(results)
 
 
 BUILD_COLUMNS = ["model", "layer", "materialization", "mode", "rows_written", "rows", "seconds"]
@@ -182,7 +182,7 @@ def _recording(wh: Warehouse, results: list[dict]):
         yield
     finally:
         if results:
-            checks.record_results(wh, results)
+            data_tests.record_results(wh, results)
 
 
 def test(
@@ -201,12 +201,12 @@ def test(
             if not wh.table_exists(name):
                 raise ModelError(f"Model {name} is not built yet: build it first (starloom build).")
             try:
-                rows += checks.run_model_tests(wh, models[name], name, run_id, record=False)
-            except checks.TestFailure as failure:
+                rows += data_tests.run_model_tests(wh, models[name], name, run_id, record=False)
+            except data_tests.TestFailure as failure:
                 rows += failure.results
         if rows:
-            checks.record_results(wh, rows)
-    return checks.results_frame(rows)
+            data_tests.record_results(wh, rows)
+    return data_tests.results_frame(rows)
 
 
 def lineage(sql_dir: Path) -> pd.DataFrame:

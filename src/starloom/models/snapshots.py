@@ -32,7 +32,7 @@ rows of a run are built in `<name>__new` and tested there before they are insert
 from __future__ import annotations
 
 from starloom.errors import ModelError
-from starloom.models import checks
+from starloom.models import data_tests
 from starloom.models.materialize import (
     ASIDE,
     DATA,
@@ -119,7 +119,7 @@ def run(ctx: BuildContext, model, body: str) -> Outcome:
         for sql in statements:
             wh.command(sql, params, settings=ddl.insert_settings or None)
         rows = wh.count(aside)
-        tests = checks.run_model_tests(wh, model, aside, ctx.run_id, shown_as=model.name)
+        tests = data_tests.run_model_tests(wh, model, aside, ctx.run_id, shown_as=model.name)
         wh.command(
             f"INSERT INTO {ddl.qualified(data)} SELECT * FROM {ddl.qualified(aside)}",
             settings=ddl.insert_settings or None,

@@ -24,7 +24,7 @@ import pandas as pd
 from starloom import lineage, quality
 from starloom.errors import StarloomError
 from starloom.ingestion.sources import raw_table
-from starloom.models import Model, checks, load_models
+from starloom.models import Model, data_tests, load_models
 from starloom.models.config import ColumnConfig
 from starloom.publish import charts
 from starloom.settings import Settings, load_settings
@@ -108,7 +108,7 @@ def _warehouse_facts(wh: Warehouse, names: list[str]) -> dict:
             facts["samples"][name] = wh.query_df(
                 f"SELECT * FROM {wh.qualified(name)} LIMIT {SAMPLE_ROWS}"
             )
-        facts["results"] = checks.latest_results(wh)
+        facts["results"] = data_tests.latest_results(wh)
         facts["history"] = quality.metric_history(wh)
         facts["anomalies"] = quality.flag_anomalies(facts["history"])
         facts["freshness"] = (
@@ -193,7 +193,7 @@ def build_docs(settings: Settings | None = None, docs_dir: Path | None = None) -
                         else ""
                     ),
                     "sample": (
-                        checks.parse_sample(row["sample"])[:3]
+                        data_tests.parse_sample(row["sample"])[:3]
                         if row is not None and "sample" in row and row["sample"]
                         else []
                     ),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from starloom.errors import ModelError
-from starloom.models import Model, checks
+from starloom.models import Model, data_tests
 from starloom.models.config import parse_config
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
@@ -19,7 +19,7 @@ WH = Warehouse(Settings(project_dir=Path("/nonexistent"), warehouse_path=Path("/
 def _sql(header: dict, table: str = "fct_x__new") -> list[dict]:
     path = Path("sql/marts/fct_x.sql")
     model = Model("fct_x", path, "marts", "", parse_config(header, str(path)))
-    return checks.tests_sql(WH, model, table)
+    return data_tests.tests_sql(WH, model, table)
 
 
 def test_every_kind_selects_failing_rows_of_the_table_under_test():

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 from starloom.errors import ModelError
 from starloom.models import data_tests
-from starloom.models.materialize import (
+from starloom.models.definition import Model
+from starloom.models.materializations.shared import (
     ASIDE,
     DATA,
     BuildContext,
     Outcome,
+    Render,
     apply_schema_policy,
     column_list,
     create,
@@ -54,7 +56,7 @@ TS = "DateTime64(3, 'UTC')"
 VERSION = "_version"
 
 
-def snapshot_columns(model) -> list[tuple[str, str]]:
+def snapshot_columns(model: Model) -> list[tuple[str, str]]:
     return [
         ("valid_from", TS),
         ("valid_to", f"Nullable({TS})"),
@@ -64,7 +66,7 @@ def snapshot_columns(model) -> list[tuple[str, str]]:
     ]
 
 
-def spec_of(model) -> TableSpec:
+def spec_of(model: Model) -> TableSpec:
     keys = [quote_identifier(k) for k in model.config.unique_key]
     return TableSpec(
         engine="ReplacingMergeTree",
@@ -74,9 +76,9 @@ def spec_of(model) -> TableSpec:
     )
 
 
-def run(ctx: BuildContext, model, body: str) -> Outcome:
+def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
     """One snapshot run: insert the new and the closing versions of what changed."""
-    wh, ddl, config = ctx.wh, ctx.ddl, model.config
+    wh, ddl, config, body = ctx.wh, ctx.ddl, model.config, render(False)
     data, aside, src = model.name + DATA, model.name + ASIDE, model.name + "__source"
     params = ctx.params(model)
     source_columns = query_columns(wh, body, params)
@@ -130,7 +132,9 @@ def run(ctx: BuildContext, model, body: str) -> Outcome:
     return Outcome(tests, mode, rows)
 
 
-def change_statements(model, data: str, src: str, aside: str, columns, version: int) -> list[str]:
+def change_statements(
+    model: Model, data: str, src: str, aside: str, columns, version: int
+) -> list[str]:
     """The INSERTs of one run: new versions, closed changed versions, closed deleted keys.
 
     `data`, `src` and `aside` are qualified names: the history, the source as read now, and

@@ -44,6 +44,9 @@ _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
 
 @dataclass
 class Model:
+    """One file of sql/: its name and layer (its folder), its SQL after the header, the
+    header read (`config`), and the models and raw tables its SQL names."""
+
     name: str
     path: Path
     layer: str

@@ -4,6 +4,8 @@ where, and what it means.
 One definition serves the loaders, which refuse a key not listed here (naming the key,
 where it is, the keys allowed there and the closest match), and the reference docs, whose
 key tables are written from it (`python -m starloom.keys docs/sources.md docs/models.md`).
+A model's keys are read into typed fields by starloom.models.config, one reader per key
+listed here (tests/unit/test_models_config.py holds the two lists equal).
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ MODEL = {
     "version": "incremental upsert: a column that grows with each change (e.g. updated_at)",
     "lookback_days": "incremental: `{lookback_start:Date}` is this many days before the run "
     "date, to rebuild late rows (default 0)",
-    "on_schema_change": "incremental: `fail` (default), `append_new_columns` or `sync_all_columns`",
+    "on_schema_change": "incremental, snapshot: when the SELECT's columns change, `fail` "
+    "(default), `append_new_columns` or `sync_all_columns`",
     "strategy": "snapshot: `timestamp` (with `updated_at`) or `check` (with `check_cols`)",
     "updated_at": "snapshot, timestamp strategy: the source column of the change time",
     "check_cols": "snapshot, check strategy: the columns whose change makes a new version",
@@ -102,8 +105,9 @@ MODEL = {
     "settings": "ClickHouse settings for the statement that builds the rows, e.g. "
     "`{join_algorithm: grace_hash}`",
     "date_column": "the date column the quality history counts rows per day by",
-    "columns": "column name -> its `description`, `type` and `tests`",
-    "tests": "tests of the whole model: `expression_is_true` and custom `sql` (docs/models.md)",
+    "columns": "column name -> its `description`, `type` and `tests` (column keys below)",
+    "tests": "a list of tests of the whole model: `expression_is_true` and custom `sql` "
+    "(docs/models.md)",
 }
 MODEL_COLUMN = {
     "description": "what the column holds, shown in the docs",

@@ -176,7 +176,7 @@ def model_column_lineage(project: Project) -> dict[str, dict[str, dict]]:
     models = project.models
     schema = source_tables(project)
     for name, model in models.items():
-        schema.setdefault(name, list(model.columns))
+        schema.setdefault(name, list(model.config.columns))
     return {name: column_lineage(model, schema) for name, model in models.items()}
 
 

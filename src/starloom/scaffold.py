@@ -433,10 +433,10 @@ NOTEBOOKS = {
         "table, `starloom_test_results`. **Writes:** `starloom_freshness`, the history.",
         [
             "%load_ext starloom\nimport starloom\nfrom starloom import quality\n"
-            "from starloom.models import checks\nfrom starloom.publish import charts\n\n"
+            "from starloom.models import data_tests\nfrom starloom.publish import charts\n\n"
             "wh = starloom.connect()",
             "## Tests",
-            "results = checks.latest_results(wh)\nprint(charts.tests_line(results))\nresults",
+            "results = data_tests.latest_results(wh)\nprint(charts.tests_line(results))\nresults",
             "## Freshness",
             "freshness = starloom.check_freshness(wh, run_date=run_date)\nfreshness",
             "## Rows and nulls over time",

@@ -8,7 +8,7 @@ from tests.support.project import write_model
 
 from starloom import models
 from starloom.errors import ModelError
-from starloom.models.checks import TestFailure
+from starloom.models.data_tests import TestFailure
 
 pytestmark = pytest.mark.usefixtures("project")
 

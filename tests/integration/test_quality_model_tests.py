@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from starloom.models import Model, checks
-from starloom.models.checks import TestFailure
+from starloom.models import Model, data_tests
+from starloom.models.config import parse_config
+from starloom.models.data_tests import TestFailure
 
 
-def _model(meta: dict, name: str = "fct_sales") -> Model:
-    return Model(name, Path(f"sql/marts/{name}.sql"), "marts", "SELECT 1", meta)
+def _model(header: dict, name: str = "fct_sales") -> Model:
+    path = Path(f"sql/marts/{name}.sql")
+    return Model(name, path, "marts", "SELECT 1", parse_config(header, str(path)))
 
 
 @pytest.fixture
@@ -35,7 +37,7 @@ def tables(wh):
 
 
 def _run(wh, meta):
-    return checks.run_model_tests(wh, _model(meta), "fct_sales", "run1")
+    return data_tests.run_model_tests(wh, _model(meta), "fct_sales", "run1")
 
 
 CASES = [
@@ -60,7 +62,7 @@ def test_each_column_test_counts_its_failing_rows(tables, column, test, failing)
         warn = {warn: {"severity": "warn"}}
     (row,) = _run(tables, {"columns": {column: {"tests": [warn]}}})
     assert (row["status"], row["failures"], row["test"]) == ("warn", failing, kind)
-    assert checks.parse_sample(row["sample"])
+    assert data_tests.parse_sample(row["sample"])
 
 
 def test_passing_tests_pass(tables):
@@ -118,7 +120,7 @@ def test_custom_sql_test_with_ref_fails_and_is_recorded(tables):
         {"test": "expression_is_true", "status": "warn", "failures": 1, "run_id": "run1"},
         {"test": "no_sales_in_shop_b", "status": "fail", "failures": 1, "run_id": "run1"},
     ]
-    latest = checks.latest_results(tables)
+    latest = data_tests.latest_results(tables)
     assert set(latest.test) == {"expression_is_true", "no_sales_in_shop_b"}
 
 
@@ -149,6 +151,6 @@ def test_results_table_of_an_older_version_gains_the_new_columns(wh):
     when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     row = {"run_id": "r", "model": "m", "test": "unique", "column": "c", "severity": "error",
            "failures": 0, "status": "pass", "checked_at": when}  # fmt: skip
-    checks.record_results(wh, [row])
+    data_tests.record_results(wh, [row])
     got = wh.query_df("SELECT model, sample FROM starloom_test_results")
     assert got.to_dict(orient="records") == [{"model": "m", "sample": ""}]

@@ -22,7 +22,7 @@ from starloom.settings import Settings, load_settings
 
 
 def _model(sql: str, name: str = "fct_x") -> Model:
-    return Model(name, Path(f"sql/marts/{name}.sql"), "marts", sql, {})
+    return Model(name, Path(f"sql/marts/{name}.sql"), "marts", sql)
 
 
 def test_column_lineage_kinds_and_joins():

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from starloom import models
-from starloom.models import snapshots
-from starloom.models.materialize import describe_changes, schema_changes, spec_of
+from starloom.models.materializations import snapshot
+from starloom.models.materializations.shared import describe_changes, schema_changes, spec_of
 from starloom.settings import load_settings
 from starloom.warehouse.ddl import Ddl, TableSpec
 
@@ -109,7 +109,7 @@ def test_the_demo_models_generate_the_engines_their_headers_ask_for():
     fct = spec_of(all_models["fct_orders"], upsert=True)
     assert fct.engine == "ReplacingMergeTree" and fct.engine_args == ("updated_at",)
     assert fct.order_by == ("`order_item_id`",)
-    snp = snapshots.spec_of(all_models["snp_customers"])
+    snp = snapshot.spec_of(all_models["snp_customers"])
     assert snp.order_by == ("`customer_id`", "valid_from") and snp.engine_args == ("_version",)
     sql = Ddl("starloom", cluster="prod").create_table("snp_customers__data", COLUMNS, snp)
     assert "ReplicatedReplacingMergeTree(" in sql[0]

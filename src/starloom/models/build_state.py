@@ -25,12 +25,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import TYPE_CHECKING
 
+from starloom.models.definition import Model
 from starloom.warehouse import Warehouse
-
-if TYPE_CHECKING:
-    from starloom.models import Model
 
 TABLE = "starloom_builds"
 SKIPPED = "up to date"
@@ -60,7 +57,7 @@ def signature(model: Model, params: dict, versions: dict[str, str]) -> str:
     """The hash of what the model's build depends on; `versions` covers its tables_read."""
     payload = {
         "sql": model.sql,
-        "meta": model.meta,
+        "meta": model.config.written,  # the header as written: the same hash however it is read
         "params": {k: str(v) for k, v in params.items() if "{" + k + ":" in model.sql},
         "inputs": {n: versions.get(n, "absent") for n in sorted(model.tables_read)},
     }
@@ -81,7 +78,7 @@ class BuildState:
         query; None if it does not exist)."""
         versions = table_versions(self.wh, model.tables_read | ({storage} if storage else set()))
         for name in model.tables_read:  # a view's data is its definition over its inputs
-            if name in self.models and self.models[name].materialization == "view":
+            if name in self.models and self.models[name].config.materialization == "view":
                 versions[name] = self.signature(self.models[name])[0]
         return signature(model, self.params_of(model), versions), versions.get(storage)
 

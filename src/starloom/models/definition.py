@@ -18,19 +18,10 @@ Values come as ClickHouse query parameters bound by the runner: `{run_date:Date}
 `is_incremental()` is true when an incremental model adds to an existing table, and
 `this` names that table.
 
-Header keys by materialization (see starloom.models.materialize and starloom.models.snapshots):
-- table: engine, order_by, partition_by;
-- incremental: those, plus incremental_strategy (append | replace_partitions | upsert),
-  unique_key and version (upsert), lookback_days, on_schema_change (fail |
-  append_new_columns | sync_all_columns);
-- snapshot: unique_key, strategy (timestamp with updated_at | check with check_cols),
-  surrogate_key, invalidate_hard_deletes, on_schema_change.
-`settings` (table and incremental) maps ClickHouse settings to values for the statement
-that builds the rows, e.g. `{join_algorithm: full_sorting_merge}` to join in bounded memory.
-A table is built aside (`<name>__new`), tested, then swapped in with EXCHANGE TABLES, so a
-failed build or test leaves the previous table as it was. A table or incremental model
-whose SQL, header and input tables did not change since its last build is skipped, with
-its tests (starloom.models.build_state); `full_refresh` rebuilds it.
+The header is read into a typed ModelConfig (starloom.models.config, which lists every
+key and checks it); `Model.config` holds it. How a model is built from it is the business
+of the runner (starloom.models.runner) and of its materializations
+(starloom.models.materializations): this module names none of them.
 """
 
 from __future__ import annotations
@@ -45,59 +36,45 @@ import jinja2
 
 from starloom.errors import ConfigError, ModelError
 from starloom.ingestion.sources import raw_table
-from starloom.keys import MODEL_COLUMN, check_keys
-from starloom.models import checks, materialize, snapshots
+from starloom.models.config import ModelConfig, parse_config
 from starloom.settings import parse_yaml
 
 _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
-MATERIALIZATIONS = ("view", "table", "incremental", "snapshot")
 
 
 @dataclass
 class Model:
+    """One file of sql/: its name and layer (its folder), its SQL after the header, the
+    header read (`config`), and the models and raw tables its SQL names."""
+
     name: str
     path: Path
     layer: str
     sql: str
-    meta: dict
+    config: ModelConfig = field(default_factory=ModelConfig)
     refs: set[str] = field(default_factory=set)
     sources: set[tuple[str, str]] = field(default_factory=set)
-
-    @property
-    def materialization(self) -> str:
-        return self.meta.get("materialization", "view")
-
-    @property
-    def columns(self) -> dict:
-        return self.meta.get("columns") or {}
-
-    @property
-    def settings(self) -> dict:
-        """ClickHouse settings for the statements that build the model (e.g. join_algorithm)."""
-        return self.meta.get("settings") or {}
 
     @cached_property
     def tables_read(self) -> set[str]:
         """Every table the model and its tests read (raw tables as raw_<source>__<table>):
         its refs and sources, relationships' `to`, and the refs and sources of SQL tests."""
         names = set(self.refs) | {raw_table(s, t) for s, t in self.sources}
-        declared = [t for spec in self.columns.values() for t in (spec or {}).get("tests") or []]
-        for test in declared + list(self.meta.get("tests") or []):
-            kind, args = checks.parse_test(test, str(self.path))
-            if kind == "relationships" and args.get("to"):
-                names.add(str(args["to"]))
-            elif kind == "sql":
-                jinja2.Environment(autoescape=False).from_string(str(args["sql"])).render(
-                    this="",
-                    ref=lambda n: names.add(n) or n,
-                    source=lambda s, t: names.add(raw_table(s, t)) or t,
-                )
+        for _, test in self.config.declared_tests():
+            if test.kind == "relationships":
+                names.add(test.to)
+            elif test.kind == "sql":
+                try:
+                    jinja2.Environment(autoescape=False).from_string(test.sql).render(
+                        this="",
+                        ref=lambda n: names.add(n) or n,
+                        source=lambda s, t: names.add(raw_table(s, t)) or t,
+                    )
+                except jinja2.TemplateError as exc:
+                    raise ModelError(
+                        f"{self.path}: template error in the test {test.label}'s SQL: {exc}"
+                    ) from None
         return names
-
-    @property
-    def unique_key(self) -> list[str]:
-        key = self.meta.get("unique_key") or []
-        return [key] if isinstance(key, str) else list(key)
 
 
 def render(model: Model, resolve_ref, resolve_source, incremental=False, this="") -> str:
@@ -113,54 +90,6 @@ def render(model: Model, resolve_ref, resolve_source, incremental=False, this=""
         raise ModelError(f"{model.path}: template error: {exc}") from None
 
 
-COLUMN_KEYS = set(MODEL_COLUMN)
-
-
-def _validate(model: Model) -> None:
-    """Raise a ModelError naming a header key that is missing or wrong for the materialization."""
-    meta, where = model.meta, model.path
-    try:
-        check_keys(meta, "model", str(where))
-    except ConfigError as exc:
-        raise ModelError(str(exc)) from None
-    for column, spec in model.columns.items():
-        unknown = set(spec or {}) - COLUMN_KEYS
-        if not isinstance(spec, (dict, type(None))) or unknown:
-            raise ModelError(
-                f"{where}: column {column} has unknown key(s) {sorted(unknown) or spec!r}; a "
-                f"column takes {sorted(COLUMN_KEYS)}. Quote a description that holds a comma."
-            )
-    if not isinstance(meta.get("settings") or {}, dict):
-        raise ModelError(
-            f"{where}: settings must map ClickHouse setting names to values, "
-            "e.g. settings: {join_algorithm: grace_hash}."
-        )
-    if model.materialization == "snapshot":
-        snapshots.validate(model)
-    policy = meta.get("on_schema_change", "fail")
-    if policy not in materialize.ON_SCHEMA_CHANGE:
-        raise ModelError(
-            f"{where}: on_schema_change {policy!r} is not one of {materialize.ON_SCHEMA_CHANGE}."
-        )
-    if model.materialization != "incremental":
-        return
-    strategy = meta.get("incremental_strategy", "append")
-    if strategy not in materialize.STRATEGIES:
-        raise ModelError(
-            f"{where}: incremental_strategy {strategy!r} is not one of {materialize.STRATEGIES}."
-        )
-    if strategy == "replace_partitions" and not meta.get("partition_by"):
-        raise ModelError(f"{where}: incremental_strategy replace_partitions needs partition_by.")
-    if strategy == "upsert" and not (model.unique_key and meta.get("version")):
-        raise ModelError(
-            f"{where}: incremental_strategy upsert needs unique_key (the key rows are replaced "
-            "by) and version (a column that grows with each change, e.g. updated_at)."
-        )
-    days = meta.get("lookback_days", 0)
-    if not isinstance(days, int) or days < 0:
-        raise ModelError(f"{where}: lookback_days must be a whole number of days >= 0.")
-
-
 def load_models(sql_dir: str | Path) -> dict[str, Model]:
     models: dict[str, Model] = {}
     for path in sorted(Path(sql_dir).rglob("*.sql")):
@@ -172,24 +101,21 @@ def load_models(sql_dir: str | Path) -> dict[str, Model]:
                 "holding at least `description` and `materialization`."
             )
         try:
-            meta = parse_yaml(m.group(1), f"{path}: the header") or {}
+            header = parse_yaml(m.group(1), f"{path}: the header")
         except ConfigError as exc:
             raise ModelError(str(exc)) from None
-        if not isinstance(meta, dict):
+        if not isinstance(header, dict | None):
             raise ModelError(
                 f"{path}: the header must be YAML keys (description: ..., materialization: ...), "
-                f"not {meta!r}."
+                f"not {header!r}."
             )
-        mat = meta.get("materialization", "view")
-        if mat not in MATERIALIZATIONS:
-            raise ModelError(f"{path}: materialization {mat!r} is not one of {MATERIALIZATIONS}.")
+        config = parse_config(header, str(path))
         if path.stem in models:
             raise ModelError(f"Two models are named {path.stem}: {models[path.stem].path}, {path}.")
-        model = Model(path.stem, path, path.parent.name, text[m.end() :].strip(), meta)
+        model = Model(path.stem, path, path.parent.name, text[m.end() :].strip(), config)
         # discover refs by rendering with recording functions
         refs, srcs = model.refs, model.sources
         render(model, lambda n, r=refs: r.add(n) or n, lambda s, t, r=srcs: r.add((s, t)) or t)
-        _validate(model)
         models[model.name] = model
     for model in models.values():
         unknown = model.refs - set(models)

@@ -13,8 +13,16 @@ import pandas as pd
 
 from starloom.errors import ModelError
 from starloom.ingestion.sources import raw_table
-from starloom.models import build_state, checks, materialize, snapshots
+from starloom.models import build_state, data_tests
 from starloom.models.definition import Model, build_order, load_models, render
+from starloom.models.materializations import BUILDERS, SKIPPABLE
+from starloom.models.materializations.shared import (
+    ASIDE,
+    MOVING,
+    BuildContext,
+    Outcome,
+    storage_of,
+)
 from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import parse_run_date
@@ -78,26 +86,20 @@ def _models(wh: Warehouse, sql_dir: Path | None) -> dict[str, Model]:
     return load_models(Path(sql_dir)) if sql_dir else Project(wh.settings).models
 
 
-def _run(ctx: materialize.BuildContext, model: Model, storage: str) -> materialize.Outcome:
-    """Render the model's SQL and build it by its materialization."""
+def _run(ctx: BuildContext, model: Model, storage: str) -> Outcome:
+    """Build the model by its materialization, which renders its SQL as it needs."""
     wh = ctx.wh
-    incremental = model.materialization == "incremental" and not materialize.needs_full_build(
-        ctx, model
-    )
-    body = render(
-        model,
-        wh.qualified,
-        lambda s, t: wh.qualified(raw_table(s, t)),
-        incremental=incremental,
-        this=wh.qualified(storage),
-    )
-    run = {
-        "view": materialize.view,
-        "table": materialize.table,
-        "incremental": materialize.incremental,
-        "snapshot": snapshots.run,
-    }[model.materialization]
-    return run(ctx, model, body)
+
+    def render_sql(incremental: bool) -> str:
+        return render(
+            model,
+            wh.qualified,
+            lambda s, t: wh.qualified(raw_table(s, t)),
+            incremental=incremental,
+            this=wh.qualified(storage),
+        )
+
+    return BUILDERS[model.config.materialization](ctx, model, render_sql)
 
 
 def build(
@@ -121,7 +123,7 @@ def build(
     """
     models = _models(wh, sql_dir)
     names = _select(models, select)
-    ctx = materialize.BuildContext(
+    ctx = BuildContext(
         wh=wh,
         ddl=Ddl(wh.database, wh.settings.cluster),
         run_id=run_id or current_run_id(),
@@ -136,26 +138,26 @@ def build(
             for (n,) in wh.query_rows(
                 "SELECT name FROM system.tables WHERE database = {d:String} "
                 "AND (endsWith(name, {s:String}) OR endsWith(name, {m:String}))",
-                {"d": wh.database, "s": materialize.ASIDE, "m": materialize.MOVING},
+                {"d": wh.database, "s": ASIDE, "m": MOVING},
             )
         }
         for name in names:
             model = models[name]
             started = time.perf_counter()
-            storage = materialize.storage_of(model)
+            storage = storage_of(model)
             with wh.writer_lock(name):  # on a server, builds of one model take turns
-                for aside in {name + materialize.ASIDE, storage + materialize.ASIDE} & leftovers:
+                for aside in {name + ASIDE, storage + ASIDE} & leftovers:
                     for statement in ctx.ddl.drop_table(aside):  # left by a killed build
                         wh.command(statement)
-                skippable = state and model.materialization in ("table", "incremental")
+                skippable = state and model.config.materialization in SKIPPABLE
                 sig, version = state.signature(model, storage) if skippable else ("", None)
-                cut_off = storage + materialize.MOVING in leftovers  # a move was killed
+                cut_off = storage + MOVING in leftovers  # a move was killed
                 if (
                     skippable
                     and not (full_refresh or cut_off)
                     and state.up_to_date(model, sig, version)
                 ):
-                    outcome = materialize.Outcome([], build_state.SKIPPED, 0)
+                    outcome = Outcome([], build_state.SKIPPED, 0)
                 else:
                     outcome = _run(ctx, model, storage)
                     if skippable:
@@ -166,14 +168,14 @@ def build(
                 {
                     "model": name,
                     "layer": model.layer,
-                    "materialization": model.materialization,
+                    "materialization": model.config.materialization,
                     "mode": outcome.mode,
                     "rows_written": outcome.rows_written,
                     "rows": wh.count(name),
                     "seconds": seconds,
                 }
             )
-    return pd.DataFrame(builds, columns=BUILD_COLUMNS), checks.results_frame(results)
+    return pd.DataFrame(builds, columns=BUILD_COLUMNS), data_tests.results_frame(results)
 
 
 BUILD_COLUMNS = ["model", "layer", "materialization", "mode", "rows_written", "rows", "seconds"]
@@ -187,7 +189,7 @@ def _recording(wh: Warehouse, results: list[dict]):
         yield
     finally:
         if results:
-            checks.record_results(wh, results)
+            data_tests.record_results(wh, results)
 
 
 def test(
@@ -205,12 +207,12 @@ def test(
             if not wh.table_exists(name):
                 raise ModelError(f"Model {name} is not built yet: build it first (starloom build).")
             try:
-                rows += checks.run_model_tests(wh, models[name], name, run_id, record=False)
-            except checks.TestFailure as failure:
+                rows += data_tests.run_model_tests(wh, models[name], name, run_id, record=False)
+            except data_tests.TestFailure as failure:
                 rows += failure.results
         if rows:
-            checks.record_results(wh, rows)
-    return checks.results_frame(rows)
+            data_tests.record_results(wh, rows)
+    return data_tests.results_frame(rows)
 
 
 def lineage(project: Project | None = None) -> pd.DataFrame:

@@ -24,7 +24,8 @@ import pandas as pd
 from starloom import lineage, quality
 from starloom.errors import StarloomError
 from starloom.ingestion.sources import raw_table
-from starloom.models import Model, checks
+from starloom.models import Model, data_tests
+from starloom.models.config import ColumnConfig
 from starloom.project import Project
 from starloom.publish import charts
 from starloom.warehouse import Warehouse
@@ -107,7 +108,7 @@ def _warehouse_facts(wh: Warehouse, names: list[str]) -> dict:
             facts["samples"][name] = wh.query_df(
                 f"SELECT * FROM {wh.qualified(name)} LIMIT {SAMPLE_ROWS}"
             )
-        facts["results"] = checks.latest_results(wh)
+        facts["results"] = data_tests.latest_results(wh)
         facts["history"] = quality.metric_history(wh)
         facts["anomalies"] = quality.flag_anomalies(facts["history"])
         facts["freshness"] = (
@@ -124,16 +125,10 @@ def _warehouse_facts(wh: Warehouse, names: list[str]) -> dict:
 
 
 def _declared_tests(model: Model) -> list[dict]:
-    out = []
-    for column, spec in model.columns.items():
-        for test in (spec or {}).get("tests") or []:
-            kind, args = checks.parse_test(test, str(model.path))
-            out.append({"test": kind, "column": column, "severity": args.get("severity", "error")})
-    for test in model.meta.get("tests") or []:
-        kind, args = checks.parse_test(test, str(model.path))
-        name = str(args.get("name") or kind) if kind == "sql" else kind
-        out.append({"test": name, "column": "", "severity": args.get("severity", "error")})
-    return out
+    return [
+        {"test": test.label, "column": column, "severity": test.severity}
+        for column, test in model.config.declared_tests()
+    ]
 
 
 def build_docs(project: Project | None = None, docs_dir: Path | None = None) -> Path:
@@ -168,17 +163,15 @@ def build_docs(project: Project | None = None, docs_dir: Path | None = None) -> 
         upstream = sorted(model.refs) + sorted(raw_table(s, t) for s, t in model.sources)
         page = ModelPage(model, upstream, sorted(downstream.get(name, [])))
         types = dict(facts["columns"].get(name, []))
-        documented = model.columns
+        documented = model.config.columns
         for column in list(documented) + [c for c in types if c not in documented]:
-            spec = documented.get(column) or {}
+            spec = documented.get(column) or ColumnConfig()
             page.columns.append(
                 {
                     "name": column,
                     "type": types.get(column, ""),
-                    "description": spec.get("description", ""),
-                    "tests": ", ".join(
-                        checks.parse_test(t, str(model.path))[0] for t in spec.get("tests") or []
-                    ),
+                    "description": spec.description,
+                    "tests": ", ".join(t.kind for t in spec.tests),
                 }
             )
         latest = results[results.model == name] if len(results) else results
@@ -200,7 +193,7 @@ def build_docs(project: Project | None = None, docs_dir: Path | None = None) -> 
                         else ""
                     ),
                     "sample": (
-                        checks.parse_sample(row["sample"])[:3]
+                        data_tests.parse_sample(row["sample"])[:3]
                         if row is not None and "sample" in row and row["sample"]
                         else []
                     ),

@@ -56,8 +56,8 @@ def _default_tables(wh: Warehouse, project: Project, models: dict[str, Model]) -
 
 def _date_column(model: Model | None, columns: list[tuple[str, str]]) -> str | None:
     """The model header's `date_column`, else the first Date column of the table."""
-    if model is not None and model.meta.get("date_column"):
-        return str(model.meta["date_column"])
+    if model is not None and model.config.date_column:
+        return model.config.date_column
     for name, ctype in columns:
         if ctype.replace("Nullable(", "").rstrip(")") in ("Date", "Date32"):
             return name

@@ -1,5 +1,5 @@
-"""The SQL of the declared model tests, and clear errors on malformed declarations
-(no engine: a Warehouse object only quotes names here)."""
+"""The SQL of the declared model tests, and clear errors on malformed declarations, when
+the header is read (no engine: a Warehouse object only quotes names here)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from pathlib import Path
 import pytest
 
 from starloom.errors import ModelError
-from starloom.models import Model, checks
+from starloom.models import Model, data_tests
+from starloom.models.config import parse_config
 from starloom.settings import Settings
 from starloom.warehouse import Warehouse
 
 WH = Warehouse(Settings(project_dir=Path("/nonexistent"), warehouse_path=Path("/nonexistent/w")))
 
 
-def _sql(meta: dict, table: str = "fct_x__new") -> list[dict]:
-    return checks.tests_sql(
-        WH, Model("fct_x", Path("sql/marts/fct_x.sql"), "marts", "", meta), table
-    )
+def _sql(header: dict, table: str = "fct_x__new") -> list[dict]:
+    path = Path("sql/marts/fct_x.sql")
+    model = Model("fct_x", path, "marts", "", parse_config(header, str(path)))
+    return data_tests.tests_sql(WH, model, table)
 
 
 def test_every_kind_selects_failing_rows_of_the_table_under_test():

@@ -1,27 +1,11 @@
-"""Materializations: how a model's rendered SELECT becomes a view or a table.
+"""What the materializations share: the build context and outcome, the columns of a query
+and of a table, a build aside tested before it lands, the swap, the FINAL view over a
+ReplacingMergeTree, and `on_schema_change`.
 
-- `view`: CREATE OR REPLACE VIEW.
-- `table`: the rows are built into `<name>__new`, tested there, then swapped in with EXCHANGE
-  TABLES. If the build or a test fails, `<name>__new` is dropped and `<name>` is untouched.
-- `incremental`: the first run, and every run with `full_refresh=True`, builds like a table.
-  Later runs render the SQL with `is_incremental()` true, build only the new rows into
-  `<name>__new`, test them there, and then, by `incremental_strategy`:
-  - `append`: add them to the table (ATTACH PARTITION ... FROM: their parts are linked in,
-    not copied);
-  - `replace_partitions`: ALTER TABLE ... REPLACE PARTITION for each partition they fall in, so
-    a day rebuilt from a lookback window replaces that day whole (late rows land, nothing
-    is counted twice, and partitions outside the window are not touched);
-  - `upsert`: the rows live in `<name>__data`, a ReplacingMergeTree sorted by `unique_key`
-    with `version` as its version column, and `<name>` is a view `SELECT ... FINAL` over it;
-    the new rows' parts are attached to it as for `append`.
-    FINAL is chosen over argMax-style reads because it is exact whatever the state of the
-    background merges, keeps every column readable as it is, and costs readers nothing to
-    write; with the partition key fixed per key it merges partitions independently.
-  Tests of an incremental model check the rows of the run (`<name>__new`), before they land.
-  When the new rows' columns differ from the table's, `on_schema_change` decides: `fail`
-  (the default: an error listing the differences), `append_new_columns` (ALTER TABLE ADD
-  COLUMN, older rows get the type's default) or `sync_all_columns` (also drop removed
-  columns and change types).
+Tables are built aside (`<name>__new`), tested there, then landed; whatever fails, the
+table aside is dropped and the model's table is left as it was. The runner drops what a
+killed build left aside (`ASIDE`) and rebuilds whole a table whose move of partitions was
+cut off (`MOVING`, see starloom.models.materializations.incremental).
 """
 
 from __future__ import annotations
@@ -29,20 +13,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starloom.errors import ModelError, WarehouseError
-from starloom.models import checks
+from starloom.models import data_tests
+from starloom.models.definition import Model
 from starloom.warehouse import Warehouse, quote_identifier
 from starloom.warehouse.ddl import Ddl, TableSpec, add_column, drop_column, modify_column
 
-if TYPE_CHECKING:
-    from starloom.models import Model
-
-ON_SCHEMA_CHANGE = ("fail", "append_new_columns", "sync_all_columns")
-STRATEGIES = ("append", "replace_partitions", "upsert")
 ASIDE = "__new"
-MOVING = "__moving"  # exists while partitions move into a table (see move_partitions)
+MOVING = "__moving"  # exists while partitions move into a table (incremental.move_partitions)
 DATA = "__data"
 
 
@@ -58,11 +37,14 @@ class BuildContext:
 
     def params(self, model: Model) -> dict:
         """Query parameters bound to every statement of the model."""
-        lookback = int(model.meta.get("lookback_days") or 0)
         return {
             "run_date": self.run_date,
-            "lookback_start": self.run_date - dt.timedelta(days=lookback),
+            "lookback_start": self.run_date - dt.timedelta(days=model.config.lookback_days),
         }
+
+
+# The model's SELECT rendered, with `is_incremental()` true or false as asked.
+Render = Callable[[bool], str]
 
 
 @dataclass
@@ -142,7 +124,7 @@ def apply_schema_policy(
     changes = schema_changes(old, new)
     if not any(changes.values()):
         return False
-    policy = model.meta.get("on_schema_change", "fail")
+    policy = model.config.on_schema_change
     if policy == "fail" or (policy == "append_new_columns" and changes["retyped"]):
         raise ModelError(
             f"Model {model.name} ({model.path.name}) selects other columns than its table "
@@ -189,22 +171,22 @@ def swap_in(ctx: BuildContext, aside: str, target: str, spec: TableSpec) -> None
 
 
 def spec_of(model: Model, upsert: bool = False) -> TableSpec:
-    meta = model.meta
-    order = meta.get("order_by") or []
-    order = tuple(order) if isinstance(order, list) else (str(order),)
-    keys = model.unique_key
+    """The table of a `table` or `incremental` model; an upsert's is a ReplacingMergeTree
+    sorted by `unique_key` with `version` as its version column."""
+    config = model.config
+    keys = config.unique_key
     if upsert:
         return TableSpec(
             engine="ReplacingMergeTree",
-            engine_args=(meta["version"],),
+            engine_args=(config.version,),
             order_by=tuple(quote_identifier(k) for k in keys),
-            partition_by=meta.get("partition_by"),
+            partition_by=config.partition_by,
             shard_by=keys,
         )
     return TableSpec(
-        engine=meta.get("engine", "MergeTree"),
-        order_by=order,
-        partition_by=meta.get("partition_by"),
+        engine=config.engine,
+        order_by=config.order_by,
+        partition_by=config.partition_by,
         shard_by=keys,
     )
 
@@ -230,10 +212,10 @@ def build_tested(
         ctx.wh.command(
             f"INSERT INTO {ctx.ddl.qualified(aside)} ({column_list(selected)})\n{body}",
             params,
-            settings={**ctx.ddl.insert_settings, **model.settings} or None,
+            settings={**ctx.ddl.insert_settings, **model.config.settings} or None,
         )
         rows = ctx.wh.count(aside)
-        tests = checks.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
+        tests = data_tests.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
         land(aside)
     finally:
         drop(ctx, aside)
@@ -257,41 +239,9 @@ def build_aside_and_swap(
     return Outcome(tests, "full", rows)
 
 
-def move_partitions(ctx: BuildContext, aside: str, target: str, strategy: str) -> None:
-    """Land the rows of `aside` in `target` by moving parts, not rows: REPLACE PARTITION swaps
-    a partition whole, ATTACH PARTITION ... FROM adds the new parts beside the old ones."""
-    statement = (
-        ctx.ddl.replace_partition if strategy == "replace_partitions" else ctx.ddl.attach_partition
-    )
-    ids = ctx.wh.query_rows(
-        f"SELECT DISTINCT _partition_id FROM {ctx.ddl.qualified(aside)} ORDER BY 1"
-    )
-    # The engine does not move several partitions atomically, and a kill inside one REPLACE
-    # can leave its old and new parts both visible. While the marker table exists, a reader
-    # can tell the table is mid-move, and the next build rebuilds it whole.
-    marker = ctx.ddl.qualified(target + MOVING)
-    ctx.wh.command(f"CREATE TABLE IF NOT EXISTS {marker} (started DateTime) ENGINE = TinyLog")
-    for (partition_id,) in ids:
-        ctx.wh.command(statement(target, partition_id, aside))
-    ctx.wh.command(f"DROP TABLE IF EXISTS {marker}")
-
-
-# -- materializations ------------------------------------------------------------------------
-def view(ctx: BuildContext, model: Model, body: str) -> Outcome:
-    if table_engine(ctx.wh, model.name) not in (None, "View"):
-        drop(ctx, model.name)
-    ctx.wh.command(ctx.ddl.create_view(model.name, body), ctx.params(model))
-    tests = checks.run_model_tests(ctx.wh, model, model.name, ctx.run_id)
-    return Outcome(tests, "full", 0)
-
-
-def table(ctx: BuildContext, model: Model, body: str) -> Outcome:
-    return build_aside_and_swap(ctx, model, model.name, body, spec_of(model))
-
-
 def storage_of(model: Model) -> str:
-    """The table holding an incremental model's rows (`<name>__data` for upserts)."""
-    return model.name + DATA if model.meta.get("incremental_strategy") == "upsert" else model.name
+    """The table holding a model's rows: `<name>__data` for an upsert, else `<name>`."""
+    return model.name + DATA if model.config.incremental_strategy == "upsert" else model.name
 
 
 def final_view(ctx: BuildContext, name: str, storage: str, hidden=()) -> None:
@@ -302,41 +252,3 @@ def final_view(ctx: BuildContext, name: str, storage: str, hidden=()) -> None:
     ctx.wh.command(
         ctx.ddl.create_view(name, f"SELECT *{except_} FROM {ctx.ddl.qualified(storage)} FINAL")
     )
-
-
-def needs_full_build(ctx: BuildContext, model: Model) -> bool:
-    """A first build, a full refresh, or a table whose last move of partitions was cut off."""
-    storage = storage_of(model)
-    return (
-        ctx.full_refresh
-        or table_engine(ctx.wh, storage) in (None, "View")
-        or ctx.wh.table_exists(storage + MOVING)
-    )
-
-
-def incremental(ctx: BuildContext, model: Model, body: str) -> Outcome:
-    """Build the new rows aside, test them, then append / replace partitions / upsert."""
-    strategy = model.meta.get("incremental_strategy", "append")
-    upsert = strategy == "upsert"
-    target, spec = storage_of(model), spec_of(model, upsert=upsert)
-    if needs_full_build(ctx, model):
-        outcome = build_aside_and_swap(ctx, model, target, body, spec)
-        if upsert:
-            final_view(ctx, model.name, target)
-        ctx.wh.command(f"DROP TABLE IF EXISTS {ctx.ddl.qualified(target + MOVING)}")
-        return outcome
-
-    new_columns = query_columns(ctx.wh, body, ctx.params(model))
-    if apply_schema_policy(ctx, model, target, new_columns) and upsert:
-        final_view(ctx, model.name, target)
-    tests, rows = build_tested(
-        ctx,
-        model,
-        model.name + ASIDE,
-        body,
-        new_columns,
-        spec,
-        lambda aside: move_partitions(ctx, aside, target, strategy),
-        columns=table_columns(ctx.wh, target),
-    )
-    return Outcome(tests, "incremental", rows)

@@ -32,12 +32,14 @@ rows of a run are built in `<name>__new` and tested there before they are insert
 from __future__ import annotations
 
 from starloom.errors import ModelError
-from starloom.models import checks
-from starloom.models.materialize import (
+from starloom.models import data_tests
+from starloom.models.definition import Model
+from starloom.models.materializations.shared import (
     ASIDE,
     DATA,
     BuildContext,
     Outcome,
+    Render,
     apply_schema_policy,
     column_list,
     create,
@@ -50,56 +52,40 @@ from starloom.models.materialize import (
 from starloom.warehouse import quote_identifier
 from starloom.warehouse.ddl import TableSpec
 
-STRATEGIES = ("timestamp", "check")
 TS = "DateTime64(3, 'UTC')"
 VERSION = "_version"
 
 
-def snapshot_columns(model) -> list[tuple[str, str]]:
+def snapshot_columns(model: Model) -> list[tuple[str, str]]:
     return [
         ("valid_from", TS),
         ("valid_to", f"Nullable({TS})"),
         ("is_current", "Bool"),
-        (model.meta.get("surrogate_key", "snapshot_key"), "UInt64"),
+        (model.config.surrogate_key, "UInt64"),
         (VERSION, "UInt64"),
     ]
 
 
-def validate(model) -> None:
-    """Raise a ModelError naming what a snapshot header lacks."""
-    meta, where = model.meta, f"{model.path}"
-    strategy = meta.get("strategy")
-    if strategy not in STRATEGIES:
-        raise ModelError(f"{where}: a snapshot needs `strategy:` one of {STRATEGIES}.")
-    if not model.unique_key:
-        raise ModelError(f"{where}: a snapshot needs `unique_key:` (a column or a list).")
-    if strategy == "timestamp" and not meta.get("updated_at"):
-        raise ModelError(f"{where}: strategy timestamp needs `updated_at:` naming a column.")
-    if strategy == "check" and not meta.get("check_cols"):
-        raise ModelError(f"{where}: strategy check needs `check_cols:` (a list of columns).")
-
-
-def spec_of(model) -> TableSpec:
-    keys = [quote_identifier(k) for k in model.unique_key]
+def spec_of(model: Model) -> TableSpec:
+    keys = [quote_identifier(k) for k in model.config.unique_key]
     return TableSpec(
         engine="ReplacingMergeTree",
         engine_args=(VERSION,),
         order_by=(*keys, "valid_from"),
-        shard_by=tuple(model.unique_key),
+        shard_by=model.config.unique_key,
     )
 
 
-def run(ctx: BuildContext, model, body: str) -> Outcome:
+def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
     """One snapshot run: insert the new and the closing versions of what changed."""
-    validate(model)
-    wh, ddl = ctx.wh, ctx.ddl
+    wh, ddl, config, body = ctx.wh, ctx.ddl, model.config, render(False)
     data, aside, src = model.name + DATA, model.name + ASIDE, model.name + "__source"
     params = ctx.params(model)
     source_columns = query_columns(wh, body, params)
     names = {n for n, _ in source_columns}
-    wanted = [*model.unique_key]
-    wanted += [model.meta["updated_at"]] if model.meta["strategy"] == "timestamp" else []
-    wanted += list(model.meta.get("check_cols") or [])
+    wanted = [*config.unique_key]
+    wanted += [config.updated_at] if config.strategy == "timestamp" and config.updated_at else []
+    wanted += config.check_cols
     missing = [c for c in wanted if c not in names]
     if missing:
         raise ModelError(
@@ -135,7 +121,7 @@ def run(ctx: BuildContext, model, body: str) -> Outcome:
         for sql in statements:
             wh.command(sql, params, settings=ddl.insert_settings or None)
         rows = wh.count(aside)
-        tests = checks.run_model_tests(wh, model, aside, ctx.run_id, shown_as=model.name)
+        tests = data_tests.run_model_tests(wh, model, aside, ctx.run_id, shown_as=model.name)
         wh.command(
             f"INSERT INTO {ddl.qualified(data)} SELECT * FROM {ddl.qualified(aside)}",
             settings=ddl.insert_settings or None,
@@ -146,14 +132,16 @@ def run(ctx: BuildContext, model, body: str) -> Outcome:
     return Outcome(tests, mode, rows)
 
 
-def change_statements(model, data: str, src: str, aside: str, columns, version: int) -> list[str]:
+def change_statements(
+    model: Model, data: str, src: str, aside: str, columns, version: int
+) -> list[str]:
     """The INSERTs of one run: new versions, closed changed versions, closed deleted keys.
 
     `data`, `src` and `aside` are qualified names: the history, the source as read now, and
     the table collecting this run's rows. The statements use the query parameter run_date.
     """
-    meta = model.meta
-    keys = [quote_identifier(k) for k in model.unique_key]
+    config = model.config
+    keys = [quote_identifier(k) for k in config.unique_key]
 
     def match(a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} = {b}.{k}" for k in keys)
@@ -162,17 +150,17 @@ def change_statements(model, data: str, src: str, aside: str, columns, version: 
         return "(" + ", ".join(f"{alias}.{k}" for k in keys) + ")"
 
     key_list = ", ".join(keys)
-    sk = quote_identifier(meta.get("surrogate_key", "snapshot_key"))
+    sk = quote_identifier(config.surrogate_key)
     cols = column_list(columns)
     s_cols = ", ".join(f"s.{quote_identifier(n)}" for n, _ in columns)
     c_cols = ", ".join(f"c.{quote_identifier(n)}" for n, _ in columns)
     snap_at = "toDateTime64({run_date:Date} + 1, 3, 'UTC')"
-    if meta["strategy"] == "timestamp":
-        upd = quote_identifier(meta["updated_at"])
+    if config.strategy == "timestamp":
+        upd = quote_identifier(str(config.updated_at))
         new_from = f"CAST(s.{upd} AS {TS})"
         changed = f"s.{upd} > c.{upd}"
     else:
-        checked = [quote_identifier(c) for c in meta["check_cols"]]
+        checked = [quote_identifier(c) for c in config.check_cols]
         new_from = snap_at
         changed = (
             f"cityHash64(tuple({', '.join(f's.{c}' for c in checked)})) != "
@@ -197,7 +185,7 @@ def change_statements(model, data: str, src: str, aside: str, columns, version: 
         f"FROM current AS c INNER JOIN changed AS ch ON {match('c', 'ch')}\n"
         "WHERE ch.new_from > c.valid_from",
     ]
-    if meta.get("invalidate_hard_deletes", True):
+    if config.invalidate_hard_deletes:
         statements.append(
             # keys gone from the source: their current version closed at the snapshot time
             f"{target}\nWITH current AS ({current})\n"

@@ -23,28 +23,23 @@ custom `sql` test may name the table under test as `{{ this }}` and other models
 `{{ ref('name') }}`; it is project code, like the model's own SQL. `severity` is `error` (the
 default: the build stops, naming model, test, failing count and a few failing rows) or `warn`
 (the result is kept, the build goes on). Results go to `starloom_test_results` with the run
-id and the time.
+id and the time. The declarations are read and checked when the model loads
+(starloom.models.config); this module turns them into SQL and runs them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pandas as pd
 
 from starloom.errors import ModelError
 from starloom.ingestion.sources import raw_table
+from starloom.models.definition import Model
 from starloom.warehouse import Warehouse, quote_identifier
 
-if TYPE_CHECKING:
-    from starloom.models import Model
-
-SEVERITIES = ("error", "warn")
-COLUMN_TESTS = ("unique", "not_null", "accepted_values", "relationships", "expression_is_true")
-MODEL_TESTS = ("expression_is_true", "sql")
 SAMPLE_ROWS = 5
 RESULTS_TABLE = "starloom_test_results"
 
@@ -53,35 +48,6 @@ class TestFailure(ModelError):
     """An error-level model test failed; the build of that model stops."""
 
     __test__ = False  # not a pytest class
-
-
-def parse_test(test: Any, where: str) -> tuple[str, dict]:
-    """(kind, args) of one declared test: a name, or {name: args}, or {sql: ..., name: ...}."""
-    if isinstance(test, str):
-        return test, {}
-    if isinstance(test, dict) and "sql" in test:
-        return "sql", dict(test)
-    if isinstance(test, dict) and "severity" in test and len(test) == 2:
-        # {relationships: {...}, severity: warn}: the severity beside the test, not in it
-        kind, args = next((k, v) for k, v in test.items() if k != "severity")
-        if args is None or isinstance(args, dict):
-            return kind, {**(args or {}), "severity": test["severity"]}
-    if isinstance(test, dict) and len(test) == 1:
-        kind, args = next(iter(test.items()))
-        if args is None or isinstance(args, dict):
-            return kind, dict(args or {})
-    raise ModelError(
-        f"{where}: cannot read the test {test!r}. Write a name (unique), a mapping of one name "
-        "to its arguments ({accepted_values: {values: [a, b]}}), or {sql: 'SELECT ...'}; a "
-        "severity goes with the arguments: {relationships: {to: m, field: f, severity: warn}}."
-    )
-
-
-def _severity(args: dict, where: str) -> str:
-    severity = str(args.get("severity", "error"))
-    if severity not in SEVERITIES:
-        raise ModelError(f"{where}: severity {severity!r} is not one of {SEVERITIES}.")
-    return severity
 
 
 def _render_custom(sql: str, this: str, wh: Warehouse, where: str) -> str:
@@ -97,74 +63,56 @@ def _render_custom(sql: str, this: str, wh: Warehouse, where: str) -> str:
 
 
 def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
-    """Each declared test as {test, column, severity, sql, parameters}; `sql` selects the
+    """Each declared test as {test, column, severity, sql, params}; `sql` selects the
     failing rows of `table` (the table under test, maybe built aside)."""
     t = wh.qualified(table)
     out = []
-    for column, spec in model.columns.items():
+    for column, spec in model.config.columns.items():
         col = quote_identifier(column)
-        for i, test in enumerate((spec or {}).get("tests") or []):
-            where = f"{model.path}: column {column}"
-            kind, args = parse_test(test, where)
-            severity = _severity(args, where)
+        for i, test in enumerate(spec.tests):
             params: dict = {}
-            if kind == "unique":
+            if test.kind == "unique":
                 sql = (
                     f"SELECT {col}, count() AS duplicates FROM {t} "
                     f"GROUP BY {col} HAVING count() > 1 ORDER BY duplicates DESC"
                 )
-            elif kind == "not_null":
+            elif test.kind == "not_null":
                 sql = f"SELECT * FROM {t} WHERE {col} IS NULL"
-            elif kind == "accepted_values":
-                values = args.get("values")
-                if not isinstance(values, list) or not values:
-                    raise ModelError(f"{where}: accepted_values needs a list under `values`.")
-                params = {f"values_{i}": [str(v) for v in values]}
+            elif test.kind == "accepted_values":
+                params = {f"values_{i}": [str(v) for v in test.values]}
                 sql = (
                     f"SELECT * FROM {t} WHERE {col} IS NOT NULL "
                     f"AND NOT has({{values_{i}:Array(String)}}, toString({col}))"
                 )
-            elif kind == "relationships":
-                if not args.get("to") or not args.get("field"):
-                    raise ModelError(f"{where}: relationships needs `to` (a model) and `field`.")
-                other = wh.qualified(str(args["to"]))
-                field = quote_identifier(str(args["field"]))
+            elif test.kind == "relationships":
+                other = wh.qualified(test.to)
+                field = quote_identifier(test.field)
                 sql = (
                     f"SELECT * FROM {t} WHERE {col} IS NOT NULL "
                     f"AND {col} NOT IN (SELECT {field} FROM {other} WHERE {field} IS NOT NULL)"
                 )
-            elif kind == "expression_is_true":
-                sql = _expression_sql(t, args, where)
-            else:
-                raise ModelError(
-                    f"{where}: unknown test {kind!r}. Column tests: {', '.join(COLUMN_TESTS)}."
-                )
+            else:  # expression_is_true
+                sql = f"SELECT * FROM {t} WHERE NOT ({test.expression})"
             out.append(
-                {"test": kind, "column": column, "severity": severity, "sql": sql, "params": params}
+                {
+                    "test": test.label,
+                    "column": column,
+                    "severity": test.severity,
+                    "sql": sql,
+                    "params": params,
+                }
             )
-    for test in model.meta.get("tests") or []:
-        where = f"{model.path}: model tests"
-        kind, args = parse_test(test, where)
-        severity = _severity(args, where)
-        if kind == "expression_is_true":
-            sql, name = _expression_sql(t, args, where), "expression_is_true"
-        elif kind == "sql":
-            body = _render_custom(str(args["sql"]), t, wh, where).strip().rstrip(";")
-            sql, name = f"SELECT * FROM (\n{body}\n)", str(args.get("name") or "sql")
-        else:
-            raise ModelError(
-                f"{where}: unknown test {kind!r}. Model tests: {', '.join(MODEL_TESTS)} "
-                "(column tests go under the column)."
-            )
-        out.append({"test": name, "column": "", "severity": severity, "sql": sql, "params": {}})
+    for test in model.config.tests:
+        if test.kind == "sql":
+            where = f"{model.path}: model tests"
+            body = _render_custom(test.sql, t, wh, where).strip().rstrip(";")
+            sql = f"SELECT * FROM (\n{body}\n)"
+        else:  # expression_is_true
+            sql = f"SELECT * FROM {t} WHERE NOT ({test.expression})"
+        out.append(
+            {"test": test.label, "column": "", "severity": test.severity, "sql": sql, "params": {}}
+        )
     return out
-
-
-def _expression_sql(t: str, args: dict, where: str) -> str:
-    expression = args.get("expression")
-    if not expression or not isinstance(expression, str):
-        raise ModelError(f"{where}: expression_is_true needs an `expression` (SQL, boolean).")
-    return f"SELECT * FROM {t} WHERE NOT ({expression})"
 
 
 def _sample_text(sample: pd.DataFrame) -> str:

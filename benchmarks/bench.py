@@ -129,9 +129,9 @@ def write_increment(day: Path, new_day: Path, every: int = INCREMENT_EVERY) -> d
 
 
 def _contracts(settings) -> dict:
-    from starloom.ingestion.sources import get_source
+    from starloom.project import Project
 
-    return {e.name: e.contract for e in get_source(settings.project_dir, "tpch").entities}
+    return {e.name: e.contract for e in Project(settings).source("tpch").entities}
 
 
 def check_answers(wh, table: str, sf: str) -> dict:

@@ -76,8 +76,8 @@ def main(argv=None) -> int:
     from starloom import models
     from starloom.demo import _Shop
     from starloom.ingestion.load import ensure_raw_table, ingest
-    from starloom.ingestion.sources import get_source
     from starloom.models import build_state
+    from starloom.project import Project
     from starloom.settings import load_settings
     from starloom.warehouse import Warehouse
 
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         t = timed(lambda: print("  day D-1 shop:", write_shop(shop, shop_db), flush=True))
         print(f"  simulated and written in {t:.1f} s", flush=True)
         with wh.session():
-            ensure_raw_table(wh, get_source(work, "events").entity("events"))
+            ensure_raw_table(wh, Project.load(work).source("events").entity("events"))
         before = day_d - dt.timedelta(days=1)
         t = timed(lambda: ingest(wh, "shop", run_date=before))
         print(f"  ingested day D-1 in {t:.1f} s", flush=True)

@@ -60,10 +60,10 @@ print(json.dumps({"rows": int(row.rows_loaded), "read": int(row.rows_read),
 NATIVE = """
 import json, resource, sys, time
 from starloom.ingestion.contracts import Contract
-from starloom.ingestion.sources import get_source
+from starloom.project import Project
 from starloom.warehouse import Warehouse, quote_identifier
 wh = Warehouse()
-entity = get_source(wh.settings.project_dir, "tpch").entity("lineitem")
+entity = Project(wh.settings).source("tpch").entity("lineitem")
 cols = ", ".join(f"{quote_identifier(c.name)} {c.clickhouse_type()}"
                  for c in entity.contract.columns)
 wh.command("DROP TABLE IF EXISTS native_lineitem")

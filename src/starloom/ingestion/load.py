@@ -622,6 +622,19 @@ def _db_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_i
 
 
 # -- loads --------------------------------------------------------------------------------
+SUMMARY_COLUMNS = [  # one row per table loaded (see _load_entity), in this order
+    "load_id", "run_id", "source", "entity", "run_date", "partitions", "rows_read",
+    "rows_loaded", "rows_quarantined", "rows_engine", "seconds", "started_at",
+    "schema_version", "schema_changes", "high_water_from", "high_water", "notes",
+    "file_errors", "rows_per_s", "seconds_plan", "seconds_land", "seconds_warehouse",
+]  # fmt: skip
+
+
+def summary_frame(rows: list[dict]) -> pd.DataFrame:
+    """The loads' summary rows as a frame, with its columns when nothing was loaded."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=SUMMARY_COLUMNS)
+
+
 def ingest(
     wh: Warehouse,
     source_name: str | None = None,
@@ -652,7 +665,7 @@ def ingest(
                 ingest(wh, name, run_date=run_date, **options)
                 for name in sorted(load_sources(wh.settings.project_dir))
             ]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        return pd.concat(frames, ignore_index=True) if frames else summary_frame([])
     source = get_source(wh.settings.project_dir, source_name)
     entities = [source.entity(t) for t in tables] if tables else list(source.entities)
     rows = []
@@ -667,9 +680,9 @@ def ingest(
                     ledger.forget_files(wh, source.name, entity.name)
             whole = (full_refresh or reload) and source.kind == "files"
             days = (dt.date.min, until) if whole else None
-            rows.append(_ingest_entity(wh, source, entity, run_date, days))
+            rows.append(_ingest_entity(wh, source, entity, run_date, days, run_id))
     _refused(rows)
-    return pd.DataFrame(rows)
+    return summary_frame(rows)
 
 
 def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.DataFrame:
@@ -690,7 +703,7 @@ def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.Dat
             ingest(wh, source, run_date=run_date, tables=tables or None, reload=reload)
             for source, tables in wanted.items()
         ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else summary_frame([])
 
 
 def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:
@@ -704,19 +717,19 @@ def backfill(wh: Warehouse, source_name: str, start, end) -> pd.DataFrame:
     if end < start:
         raise StarloomError(f"backfill: the end {end} is before the start {start}.")
     source = get_source(wh.settings.project_dir, source_name)
-    rows = []
+    rows, run_id = [], current_run_id()
     with wh.session():
         ledger.ensure(wh)
         for entity in source.entities:
             if source.kind == "files":
-                rows.append(_ingest_entity(wh, source, entity, end, (start, end)))
+                rows.append(_ingest_entity(wh, source, entity, end, (start, end), run_id))
             elif entity.mode == "incremental":
                 day = start
                 while day <= end:
-                    rows.append(_ingest_entity(wh, source, entity, day, None))
+                    rows.append(_ingest_entity(wh, source, entity, day, None, run_id))
                     day += dt.timedelta(days=1)
     _refused(rows)
-    return pd.DataFrame(rows)
+    return summary_frame(rows)
 
 
 def _latest_day(wh: Warehouse, entity: Entity) -> dt.date | None:
@@ -739,13 +752,13 @@ def _refused(summaries: list[dict]) -> None:
         )
 
 
-def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
+def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, run_id) -> dict:
     """Load one table; on a server, loads of one table in several processes take turns."""
     with wh.writer_lock(entity.raw_table):
-        return _load_entity(wh, source, entity, run_date, days)
+        return _load_entity(wh, source, entity, run_date, days, run_id)
 
 
-def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
+def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, run_id) -> dict:
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
     load_id = ledger.new_load_id(source.name, entity.name)
@@ -851,6 +864,7 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) ->
     seconds = time.perf_counter() - started
     summary = {
         "load_id": load_id,
+        "run_id": run_id,
         "source": source.name,
         "entity": entity.name,
         "run_date": run_date,

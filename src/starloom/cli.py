@@ -140,13 +140,32 @@ def _cmd_init(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    import subprocess
+    import time
 
-    from starloom.backfill import ploomber_command
+    from starloom import ploomber_build
+    from starloom.run_summary import summarize
     from starloom.settings import load_settings
+    from starloom.warehouse import Warehouse
 
-    root = load_settings().project_dir
-    return subprocess.call([ploomber_command(), "build", *args.ploomber_args], cwd=root)
+    settings = load_settings()
+    started = time.monotonic()
+    done = ploomber_build.build(args.ploomber_args, settings.project_dir)
+    if not done.attempted:  # --help, or options refused: nothing ran
+        return done.status
+    summary = summarize(
+        Warehouse(settings),
+        done.run_id,
+        ran=done.ran,
+        skipped=done.skipped,
+        failed=done.failed,
+        not_run=done.not_run,
+        run_date=done.run_date,
+        seconds=time.monotonic() - started,
+    )
+    print(summary, flush=True)
+    if done.status:
+        print("the run failed: see the error above", file=sys.stderr)
+    return done.status
 
 
 def _cmd_lab(args) -> int:
@@ -243,7 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("select", nargs="*", help="models or layers (default: all)")
     p.set_defaults(func=_cmd_test)
-    p = sub.add_parser("run", help="run the project's pipeline (ploomber build), reports included")
+    p = sub.add_parser(
+        "run",
+        help="run the project's pipeline (ploomber build), reports included",
+        description="Builds the pipeline as `ploomber build` does (the tasks whose notebook, "
+        "parameters or upstream changed; options such as --force, --partially TASK, "
+        "--env--run_date 2024-01-03 go on to it), then prints what the run did: tasks, "
+        "rows loaded, models built, tests.",
+    )
     p.add_argument("ploomber_args", nargs=argparse.REMAINDER, help="options for ploomber build")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("lab", help="JupyterLab on the project, parameters injected")

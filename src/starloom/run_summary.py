@@ -34,6 +34,8 @@ class RunSummary:
     seconds: float | None = None
     tasks_ran: dict[str, float] = field(default_factory=dict)  # task -> seconds
     tasks_skipped: list[str] = field(default_factory=list)
+    tasks_failed: list[str] = field(default_factory=list)
+    tasks_not_run: list[str] = field(default_factory=list)  # a failed task's downstream
     loads: dict[str, tuple[int, int]] = field(default_factory=dict)  # raw table -> rows, bad
     models_built: list[str] = field(default_factory=list)
     models_skipped: list[str] = field(default_factory=list)
@@ -56,7 +58,12 @@ class RunSummary:
             out.append(f"  {label:<7} " + "\n".join(wrapped or [""]))
 
         ran = len(self.tasks_ran)
-        line("tasks", f"{ran} ran, {len(self.tasks_skipped)} up to date")
+        tasks = f"{ran} ran, {len(self.tasks_skipped)} up to date"
+        if self.tasks_failed:
+            tasks += f", {len(self.tasks_failed)} failed ({_listed(self.tasks_failed)})"
+        if self.tasks_not_run:
+            tasks += f", {len(self.tasks_not_run)} not run"
+        line("tasks", tasks)
         if self.unread:
             line("warehouse", f"not read: {self.unread}")
         else:
@@ -144,17 +151,21 @@ def summarize(
     *,
     ran: dict[str, float] | None = None,
     skipped: list[str] | None = None,
+    failed: list[str] | None = None,
+    not_run: list[str] | None = None,
     run_date: str = "",
     seconds: float | None = None,
 ) -> RunSummary:
-    """The summary of run `run_id`: the tasks given (`ran`: {task: seconds}, `skipped`),
-    and what the warehouse recorded under the run id."""
+    """The summary of run `run_id`: the tasks given (`ran`: {task: seconds}, `skipped` as
+    up to date, `failed`, `not_run`), and what the warehouse recorded under the run id."""
     summary = RunSummary(
         run_id=run_id,
         run_date=run_date,
         seconds=seconds,
         tasks_ran=dict(ran or {}),
         tasks_skipped=list(skipped or []),
+        tasks_failed=list(failed or []),
+        tasks_not_run=list(not_run or []),
     )
     try:
         found = read_run(wh, run_id)

@@ -51,3 +51,10 @@ def test_nothing_loaded_long_lists_and_an_unreadable_warehouse():
     assert str(unread).splitlines()[-1] == (
         "  warehouse not read: the warehouse is held by process 42"
     )
+
+
+def test_a_failed_run_names_the_task_that_failed():
+    summary = RunSummary(
+        run_id="r", tasks_ran={"ingest": 1.0}, tasks_failed=["build_models"], tasks_not_run=["a"]
+    )
+    assert "  tasks   1 ran, 0 up to date, 1 failed (build_models), 1 not run" in summary.lines()

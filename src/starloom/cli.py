@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from starloom.errors import StarloomError
 
@@ -168,26 +169,43 @@ def _cmd_run(args) -> int:
     return done.status
 
 
+LAB_CONFIG = "lab/jupyter_server_config.py"  # in the package: JupyterLab with Ploomber's cells
+
+
+def lab_config() -> Path:
+    """The JupyterLab configuration `starloom lab` uses, inside the installed package."""
+    return Path(__file__).resolve().parent / LAB_CONFIG
+
+
+def lab_command(project_dir) -> list[str]:
+    """The `jupyter lab` command line of `starloom lab`: the package's configuration (each
+    notebook opens with the parameters Ploomber injects), the project as the root folder,
+    and the environment's own jupyter when it sits beside this Python."""
+    import os
+
+    local = Path(sys.executable).with_name("jupyter")
+    command = [
+        str(local) if local.exists() else "jupyter",
+        "lab",
+        f"--config={lab_config()}",
+        f"--ServerApp.root_dir={Path(project_dir).resolve()}",
+    ]
+    if os.geteuid() == 0:  # a container's root user: JupyterLab refuses it otherwise
+        command.append("--allow-root")
+    return command
+
+
 def _cmd_lab(args) -> int:
     import os
 
     from starloom.settings import load_settings
 
-    root = load_settings().project_dir
-    command = [
-        "jupyter", "lab", f"--ServerApp.root_dir={root}",
-        "--ServerApp.contents_manager_class=jupytext.TextFileContentsManager",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    os.execvp(command[0], [*command, *args.lab_args])
+    command = [*lab_command(load_settings().project_dir), *args.lab_args]
+    os.execvp(command[0], command)
     return 0
 
 
 def _cmd_docs(args) -> int:
-    from pathlib import Path
-
     from starloom.publish.site import build_docs
     from starloom.settings import load_settings
 

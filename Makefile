@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-build: $(STAMP)  ## run the pipeline on the configured warehouse (embedded by default)
-	$(BIN)/ploomber build
+build: $(STAMP)  ## run the pipeline on the configured warehouse (embedded by default): starloom run
+	$(BIN)/starloom run
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest

@@ -1,10 +1,10 @@
 """What one run of the pipeline did, in a few lines: `starloom run` prints it at the end.
 
-    run 3f2a9c1d0b7e (run date 2024-01-07), 21.4 s
+    run 3f2a9c1d0b7e (run date 2024-01-03), 17.4 s
       tasks   6 ran, 0 up to date
       loads   raw_example__sales: 7 rows
       models  3 built (stg_example__sales, dim_customers, fct_sales), 0 up to date
-      tests   7 passed, 0 warned, 0 failed
+      tests   8 passed, 0 warned, 0 failed
       reports output/index.html
 
 The tasks come from Ploomber's build; the rest is read back from the warehouse by run id
@@ -25,6 +25,8 @@ from starloom.runs import MODEL_RUNS
 from starloom.warehouse import Warehouse
 
 LIST_AT_MOST = 8  # names listed on a line; more are counted
+WIDTH = 96  # characters a line of the summary takes at most
+NBSP = "\u00a0"
 
 
 @dataclass
@@ -54,8 +56,12 @@ class RunSummary:
         out = [head]
 
         def line(label: str, text: str) -> None:
-            wrapped = textwrap.wrap(text, width=92, subsequent_indent=" " * 10)
-            out.append(f"  {label:<7} " + "\n".join(wrapped or [""]))
+            """The label, then the text wrapped under it (never inside an item: their
+            spaces are no-break ones until wrapped)."""
+            wrapped = textwrap.wrap(
+                text, WIDTH, initial_indent=f"  {label:<7} ", subsequent_indent=" " * 10
+            )
+            out.extend(w.replace(NBSP, " ") for w in wrapped)
 
         ran = len(self.tasks_ran)
         tasks = f"{ran} ran, {len(self.tasks_skipped)} up to date"
@@ -68,9 +74,11 @@ class RunSummary:
             line("warehouse", f"not read: {self.unread}")
         else:
             loaded = [
-                f"{table}: "
-                + (f"{rows:,} rows" if rows or bad else "nothing new")
-                + (f" ({bad:,} quarantined)" if bad else "")
+                (
+                    f"{table}: "
+                    + (f"{rows:,} rows" if rows or bad else "nothing new")
+                    + (f" ({bad:,} quarantined)" if bad else "")
+                ).replace(" ", NBSP)
                 for table, (rows, bad) in sorted(self.loads.items())
             ]
             line("loads", _listed(loaded) if loaded else "nothing loaded in this run")

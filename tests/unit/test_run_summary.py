@@ -58,3 +58,12 @@ def test_a_failed_run_names_the_task_that_failed():
         run_id="r", tasks_ran={"ingest": 1.0}, tasks_failed=["build_models"], tasks_not_run=["a"]
     )
     assert "  tasks   1 ran, 0 up to date, 1 failed (build_models), 1 not run" in summary.lines()
+
+
+def test_long_lines_wrap_under_the_label():
+    loads = {f"raw_shop__table_{i}": (1000, 2) for i in range(6)}
+    lines = RunSummary(run_id="r", loads=loads).lines()
+    loads_lines = lines[2 : lines.index("  models  0 built, 0 up to date")]
+    assert len(loads_lines) > 1 and max(map(len, lines)) <= 96
+    assert loads_lines[0] == "  loads   raw_shop__table_0: 1,000 rows (2 quarantined),"
+    assert all(line.startswith(" " * 10 + "raw_shop__table_") for line in loads_lines[1:])

@@ -94,9 +94,8 @@ def _cmd_build(args) -> int:
     from starloom import models
     from starloom.warehouse import connect
 
-    select = args.select or None
     builds, tests = models.build(
-        connect(), select, run_date=_run_date(args), full_refresh=args.full_refresh
+        connect(), _selection(args), run_date=_run_date(args), full_refresh=args.full_refresh
     )
     _print_frame(builds, ["model", "layer", "materialization", "mode", "rows_written", "rows"])
     return _print_tests(tests)
@@ -106,7 +105,12 @@ def _cmd_test(args) -> int:
     from starloom import models
     from starloom.warehouse import connect
 
-    return _print_tests(models.test(connect(), args.select or None), always=True)
+    return _print_tests(models.test(connect(), _selection(args)), always=True)
+
+
+def _selection(args) -> list[str] | None:
+    """The models named as arguments and with --select, or None (every model)."""
+    return [*args.select, *args.selected] or None
 
 
 def _print_frame(df, columns: list[str]) -> None:
@@ -234,6 +238,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _select_option(parser) -> None:
+    parser.add_argument(
+        "--select",
+        "-s",
+        dest="selected",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="the same as a positional selector (may be repeated): --select fct_orders+",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one sub-command per verb (docs/cli.md documents each)."""
     parser = argparse.ArgumentParser(prog="starloom", description=__doc__)
@@ -272,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         "error-level test fails.",
     )
     p.add_argument("select", nargs="*", help="models or layers, e.g. marts +fct_orders dim_x+")
+    _select_option(p)
     p.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     p.add_argument("--run-date", help="YYYY-MM-DD (default: env.yaml run_date, else today)")
     p.set_defaults(func=_cmd_build)
@@ -279,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test", help="run the tests of the selected models on their tables, without building"
     )
     p.add_argument("select", nargs="*", help="models or layers (default: all)")
+    _select_option(p)
     p.set_defaults(func=_cmd_test)
     p = sub.add_parser(
         "run",

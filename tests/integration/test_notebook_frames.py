@@ -26,6 +26,7 @@ def test_ingest_of_a_project_without_sources_is_an_empty_frame_with_the_usual_co
     assert len(loads) == 0 and list(loads.columns) == SUMMARY_COLUMNS
     assert loads[[*NOTEBOOK_LOAD_COLUMNS, "notes"]].empty
     assert list(loads.load_id) == []
+    assert wh.count("starloom_quarantine") == 0  # what the ingest notebook queries next
 
 
 def test_a_load_has_the_same_columns_and_its_run_id(project, wh):
@@ -54,3 +55,13 @@ def test_a_build_with_every_model_up_to_date_returns_frames_with_their_columns(w
     assert list(builds.columns) == BUILD_COLUMNS and list(builds["mode"]) == ["up to date"]
     assert len(tests) == 0 and tests[NOTEBOOK_TEST_COLUMNS].empty
     assert (tests.status != "pass").sum() == 0
+
+
+def test_a_query_without_rows_has_the_columns_of_the_query(wh):
+    df = wh.query_df(
+        "SELECT toInt64(1) AS n, toNullable(2) AS maybe, 'x' AS name WHERE n > {m:Int64} -- none",
+        {"m": 5},
+    )
+    assert len(df) == 0 and list(df.columns) == ["n", "maybe", "name"]
+    assert df[["n", "name"]].empty and str(df.n.dtype) == "int64"
+    assert list(wh.query_df("SHOW TABLES LIKE 'nothing\\_%'").columns) in ([], ["name"])

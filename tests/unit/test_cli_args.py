@@ -14,4 +14,3 @@ def test_a_selection_is_positional_or_given_with_select():
     assert selection("build", "--select", "fct_sales+") == ["fct_sales+"]
     assert selection("build", "+a", "-s", "b", "--select", "c+") == ["+a", "b", "c+"]
     assert selection("test", "-s", "marts") == ["marts"]
-

@@ -661,6 +661,7 @@ def ingest(
 
         options = dict(full_refresh=full_refresh, reload=reload, run_id=run_id)
         with wh.session():
+            ledger.ensure(wh)  # the bookkeeping tables exist, sources or not
             frames = [
                 ingest(wh, name, run_date=run_date, **options)
                 for name in sorted(load_sources(wh.settings.project_dir))

@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "backfill",
         help="run the pipeline for each date from --from to --to, in order",
-        description="Runs `ploomber build --env--run_date D` for each date D, skipping the dates "
+        description="Runs `starloom run --env--run_date D` for each date D, skipping the dates "
         "already built (recorded in the warehouse table starloom_runs) unless --force. "
         "Arguments after -- go to ploomber, e.g. -- --env--demo_size 0.1",
     )

@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-build: $(STAMP)  ## run the pipeline on the configured warehouse (embedded by default)
-	$(BIN)/ploomber build
+build: $(STAMP)  ## run the pipeline on the configured warehouse (embedded by default): starloom run
+	$(BIN)/starloom run
 
 test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
@@ -24,9 +24,8 @@ test: $(STAMP)  ## the whole test suite
 test-fast: $(STAMP)  ## everything but the whole-pipeline tests
 	$(BIN)/python -m pytest -m "not slow"
 
-lab: $(STAMP)  ## JupyterLab on the project, with Ploomber's parameter injection (see jupyter_server_config.py)
-	$(BIN)/jupyter lab --config=$(CURDIR)/jupyter_server_config.py --ServerApp.root_dir=$(CURDIR) \
-		$(if $(filter 0,$(shell id -u)),--allow-root)
+lab: $(STAMP)  ## JupyterLab on the project, with Ploomber's parameter injection (starloom lab)
+	$(BIN)/starloom lab
 
 plot: $(STAMP)  ## the DAG picture, offline
 	@mkdir -p output

@@ -1,11 +1,12 @@
 """Backfills: the pipeline once per run date, in order, skipping the dates already built.
 
-`starloom backfill --from 2024-01-01 --to 2024-01-07` runs `ploomber build --env--run_date D`
-in the project folder for each day D, one after the other (each day's build sees the days
-before it). A day whose build succeeded is recorded in the warehouse table `starloom_runs`,
-next to the data it produced: wiping or switching the warehouse forgets the record together
-with the data, and every machine that builds into the same ClickHouse server sees the same
-record. Recorded days are skipped unless `force` is set. The build's output goes to
+`starloom backfill --from 2024-01-01 --to 2024-01-07` runs `starloom run --env--run_date D`
+(Ploomber's build, see starloom.ploomber_build) in the project folder for each day D, one
+after the other (each day's build sees the days before it). A day whose build succeeded is
+recorded in the warehouse table `starloom_runs`, next to the data it produced: wiping or
+switching the warehouse forgets the record together with the data, and every machine that
+builds into the same ClickHouse server sees the same record. Recorded days are skipped
+unless `force` is set. The build's output, ending with the run's summary, goes to
 output/logs/build_<date>.log; the first failing day stops the backfill.
 """
 
@@ -101,17 +102,13 @@ def record_run(wh: Warehouse, run_date: dt.date, seconds: float, arguments: Sequ
     )
 
 
-def ploomber_command() -> str:
-    """The venv's ploomber when there is one beside this Python, else the one on PATH."""
-    local = Path(sys.executable).with_name("ploomber")
-    return str(local) if local.exists() else "ploomber"
-
-
 def build_command(run_date: dt.date, force: bool, extra: Sequence[str]) -> list[str]:
-    """The `ploomber build` command line of one day."""
+    """The `starloom run` command line of one day, with this Python."""
     return [
-        ploomber_command(),
-        "build",
+        sys.executable,
+        "-m",
+        "starloom.cli",
+        "run",
         "--env--run_date",
         run_date.isoformat(),
         *(["--force"] if force else []),
@@ -154,7 +151,7 @@ def backfill(
     """Build each run date from start to end in order, in `project` (default: the current
     one); raise BackfillError on the first failure.
 
-    `extra` is passed on to `ploomber build` (for example ["--env--demo_size", "0.1"]).
+    `extra` is passed on to Ploomber's build (for example ["--env--demo_size", "0.1"]).
     """
     days = run_dates(start, end)
     project = project or Project.load()
@@ -173,7 +170,7 @@ def backfill(
                 results.append(result)
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
                 raise BackfillError(
-                    f"The build of run date {day} failed (ploomber exit code {code}); the later "
+                    f"The build of run date {day} failed (exit code {code}); the later "
                     f"dates were not built. See {relative} for the whole output; its end:\n{tail}"
                 )
             record_run(wh, day, seconds, [*(["--force"] if force else []), *extra])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from starloom.errors import StarloomError
 
@@ -125,9 +126,8 @@ def _cmd_build(args) -> int:
     from starloom import models
     from starloom.warehouse import connect
 
-    select = args.select or None
     builds, tests = models.build(
-        connect(), select, run_date=_run_date(args), full_refresh=args.full_refresh
+        connect(), _selection(args), run_date=_run_date(args), full_refresh=args.full_refresh
     )
     _print_frame(builds, ["model", "layer", "materialization", "mode", "rows_written", "rows"])
     return _print_tests(tests)
@@ -137,7 +137,12 @@ def _cmd_test(args) -> int:
     from starloom import models
     from starloom.warehouse import connect
 
-    return _print_tests(models.test(connect(), args.select or None), always=True)
+    return _print_tests(models.test(connect(), _selection(args)), always=True)
+
+
+def _selection(args) -> list[str] | None:
+    """The models named as arguments and with --select, or None (every model)."""
+    return [*args.select, *args.selected] or None
 
 
 def _print_frame(df, columns: list[str]) -> None:
@@ -172,13 +177,58 @@ def _cmd_init(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    import subprocess
+    import time
 
-    from starloom.backfill import ploomber_command
+    from starloom import ploomber_build
     from starloom.project import Project
+    from starloom.run_summary import summarize
+    from starloom.warehouse import Warehouse
 
-    root = Project.load().root
-    return subprocess.call([ploomber_command(), "build", *args.ploomber_args], cwd=root)
+    settings = Project.load().settings
+    started = time.monotonic()
+    done = ploomber_build.build(args.ploomber_args, settings.project_dir)
+    if not done.attempted:  # --help, or options refused: nothing ran
+        return done.status
+    summary = summarize(
+        Warehouse(settings),
+        done.run_id,
+        ran=done.ran,
+        skipped=done.skipped,
+        failed=done.failed,
+        not_run=done.not_run,
+        run_date=done.run_date,
+        seconds=time.monotonic() - started,
+    )
+    print(summary, flush=True)
+    if done.status:
+        print("the run failed: see the error above", file=sys.stderr)
+    return done.status
+
+
+LAB_CONFIG = "lab/jupyter_server_config.py"  # in the package: JupyterLab with Ploomber's cells
+
+
+def lab_config() -> Path:
+    """The JupyterLab configuration `starloom lab` uses, inside the installed package."""
+    return Path(__file__).resolve().parent / LAB_CONFIG
+
+
+def lab_command(project_dir) -> list[str]:
+    """The `jupyter lab` command line of `starloom lab`: the package's configuration (each
+    notebook opens with the parameters Ploomber injects), the project as the root folder,
+    and the environment's own jupyter when it sits beside this Python."""
+    import os
+
+    local = Path(sys.executable).with_name("jupyter")
+    command = [
+        str(local) if local.exists() else "jupyter",
+        "lab",
+        f"--config={lab_config()}",
+        f"--ServerApp.root_dir={Path(project_dir).resolve()}",
+    ]
+    if os.geteuid() == 0:  # a container's root user: JupyterLab refuses it otherwise
+        command.append("--allow-root")
+    return command
 
 
 def _cmd_lab(args) -> int:
@@ -186,21 +236,12 @@ def _cmd_lab(args) -> int:
 
     from starloom.project import Project
 
-    root = Project.load().root
-    command = [
-        "jupyter", "lab", f"--ServerApp.root_dir={root}",
-        "--ServerApp.contents_manager_class=jupytext.TextFileContentsManager",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]  # fmt: skip
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    os.execvp(command[0], [*command, *args.lab_args])
+    command = [*lab_command(Project.load().root), *args.lab_args]
+    os.execvp(command[0], command)
     return 0
 
 
 def _cmd_docs(args) -> int:
-    from pathlib import Path
-
     from starloom.project import Project
     from starloom.publish.site import build_docs
 
@@ -227,6 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if type(exc).__name__ == "TestFailure" else 2  # a failed test: as `test`
     except KeyboardInterrupt:
         return 130
+
+
+def _select_option(parser) -> None:
+    parser.add_argument(
+        "--select",
+        "-s",
+        dest="selected",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="the same as a positional selector (may be repeated): --select fct_orders+",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
         "error-level test fails.",
     )
     p.add_argument("select", nargs="*", help="models or layers, e.g. marts +fct_orders dim_x+")
+    _select_option(p)
     p.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
     p.add_argument("--run-date", help="YYYY-MM-DD (default: env.yaml run_date, else today)")
     p.set_defaults(func=_cmd_build)
@@ -274,8 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
         "test", help="run the tests of the selected models on their tables, without building"
     )
     p.add_argument("select", nargs="*", help="models or layers (default: all)")
+    _select_option(p)
     p.set_defaults(func=_cmd_test)
-    p = sub.add_parser("run", help="run the project's pipeline (ploomber build), reports included")
+    p = sub.add_parser(
+        "run",
+        help="run the project's pipeline (ploomber build), reports included",
+        description="Builds the pipeline as `ploomber build` does (the tasks whose notebook, "
+        "parameters or upstream changed; options such as --force, --partially TASK, "
+        "--env--run_date 2024-01-03 go on to it), then prints what the run did: tasks, "
+        "rows loaded, models built, tests.",
+    )
     p.add_argument("ploomber_args", nargs=argparse.REMAINDER, help="options for ploomber build")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("lab", help="JupyterLab on the project, parameters injected")
@@ -284,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "backfill",
         help="run the pipeline for each date from --from to --to, in order",
-        description="Runs `ploomber build --env--run_date D` for each date D, skipping the dates "
+        description="Runs `starloom run --env--run_date D` for each date D, skipping the dates "
         "already built (recorded in the warehouse table starloom_runs) unless --force. "
         "Arguments after -- go to ploomber, e.g. -- --env--demo_size 0.1",
     )

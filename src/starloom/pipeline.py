@@ -1,6 +1,6 @@
 """The Ploomber glue: the hooks and the tasks a project's pipeline.yaml names.
 
-on_render: starloom.pipeline.on_render      # one run id for the whole build
+on_render: starloom.pipeline.on_render      # one run id for the whole build; quiet kernels
 on_finish: starloom.pipeline.on_finish      # OpenLineage events of the tasks it ran
 on_failure: starloom.pipeline.on_failure
 tasks:
@@ -25,10 +25,26 @@ from starloom.publish.reports import (
 )
 from starloom.publish.site import build_docs
 
+# How the notebooks run (papermill): no progress bar per cell, and no log lines of the
+# kernel process itself (that it talks to papermill over local TCP without encryption, that
+# the interrupt papermill sends when it shuts the kernel down came mid-message). An error in
+# a notebook's code is not one of those: it fails its task, and shows in the output.
+NOTEBOOK_EXECUTION = {
+    "progress_bar": False,
+    "extra_arguments": ["--IPKernelApp.log_level=CRITICAL"],
+}
 
-def on_render() -> None:
-    """pipeline.yaml `on_render`: mint the run id every task of this build stamps."""
+
+def on_render(dag) -> None:
+    """pipeline.yaml `on_render`: mint the run id every task of this build stamps, and run
+    the notebooks quietly (a task's own `executor_params` win)."""
     runs.begin_run()
+    for name in dag or ():
+        task = dag[name]
+        params = getattr(task, "executor_params", None)
+        if getattr(task, "executor", None) == "papermill" and isinstance(params, dict):
+            for key, value in NOTEBOOK_EXECUTION.items():
+                params.setdefault(key, value)
 
 
 def on_finish(dag, report=None) -> None:

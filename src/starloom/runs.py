@@ -9,14 +9,26 @@ environment variable STARLOOM_RUN_ID: the notebooks' parameters stay as they are
 Ploomber's skipping of up-to-date tasks is untouched. An id set in the environment by the
 caller (an orchestrator, `starloom run`) is kept. Outside a pipeline (a notebook opened in
 JupyterLab, a script) a process mints its own id the first time one is needed.
+
+What a run did with each model (built, or skipped as up to date) is kept in the warehouse
+table starloom_model_runs, next to the loads (starloom_loads) and the test results
+(starloom_test_results) of the same run id; starloom.run_summary reads them back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 
 ENV = "STARLOOM_RUN_ID"
+MODEL_RUNS = "starloom_model_runs"
+_MODEL_RUNS_DDL = """
+    CREATE TABLE IF NOT EXISTS {t} (
+        run_id String, model String, layer String, materialization String, mode String,
+        rows_written UInt64, rows UInt64, seconds Float64, finished_at DateTime64(3, 'UTC'),
+        step UInt32
+    ) ENGINE = MergeTree ORDER BY (run_id, model)"""
 _minted = ""  # the id this process minted itself (replaced when a new pipeline run starts)
 
 
@@ -44,3 +56,20 @@ def begin_run() -> str:
     _minted = new_run_id()
     os.environ[ENV] = _minted
     return _minted
+
+
+def record_models(wh, run_id: str, builds: list[dict]) -> None:
+    """Keep one row per model a build went through (starloom.models.build's rows: model,
+    layer, materialization, mode, rows_written, rows, seconds) under `run_id`, with its
+    step in the build order."""
+    if not builds:
+        return
+    import pandas as pd
+
+    wh.command(_MODEL_RUNS_DDL.format(t=wh.qualified(MODEL_RUNS)))
+    rows = pd.DataFrame(builds).assign(
+        run_id=run_id, finished_at=dt.datetime.now(dt.UTC), step=range(len(builds))
+    )
+    for column in ("rows_written", "rows"):
+        rows[column] = rows[column].fillna(0).astype("uint64")
+    wh.insert_df(MODEL_RUNS, rows)

@@ -19,21 +19,25 @@ README = """# {name}
 
 A starloom project: sources in `sources/`, SQL models in `sql/`, notebooks in `notebooks/`
 wired by `pipeline.yaml`. Reference: the docs of starloom (`docs/sources.md` for sources and
-contracts, `docs/cli.md` for the commands).
+contracts, `docs/models.md` for models and tests, `docs/cli.md` for the commands).
 
 ## Every day
 
 ```bash
-starloom run                     # the whole pipeline for env.yaml's run_date (ploomber build)
+starloom run                          # the whole pipeline for env.yaml's run_date
 starloom run --env--run_date 2024-01-03   # another day
-starloom ingest                  # only load the sources (new and changed files)
-starloom build +fct_sales        # only build a model and what it reads, with their tests
-starloom test marts              # only run the tests of a layer
+starloom ingest example --reload      # load a source's files again (after changing its contract)
+starloom build --select fct_sales+    # a model and every model that reads it, with their tests
+starloom build --select +fct_sales    # a model and every model it reads
+starloom test                         # the models' tests, on the tables as they are
 starloom sql "SELECT * FROM fct_sales LIMIT 5"
-starloom lab                     # the notebooks in JupyterLab, parameters injected
+starloom lab                          # the notebooks in JupyterLab, parameters injected
 ```
 
-`make build` and `make test` do the same as `starloom run` and `pytest`.
+`starloom run` ingests, builds and tests the models, runs the reports and publishes them in
+`output/index.html`, then says what it did: rows loaded per table, models built or up to
+date, tests passed and failed. `make build`, `make test` and `make lab` do the same as
+`starloom run`, `pytest` and `starloom lab`.
 
 New data files and new SQL files are picked up by the next run: the ingest and build
 steps always run, and skip what has not changed (files by size and checksum, models by
@@ -48,13 +52,23 @@ their SQL and inputs).
    `fct_*.sql`. Each file starts with a YAML header (description, materialization, tests).
 4. `starloom run`, then open `output/index.html`.
 
-Delete the example (`sources/example.yml`, `data/example/`, `sql/*/*example*`,
-`sql/marts/dim_customers.sql`, `sql/marts/fct_sales.sql`, `notebooks/03_report.ipynb`'s
-queries) when your own source works, then `make clean` to start the warehouse and the
-reports afresh (or drop the example's tables: `starloom sql "DROP TABLE fct_sales"`).
-
 For a historical data set, set `run_date` to its last day (files dated after the run date
 wait for their day); for a daily feed, `run_date: today` or `yesterday`.
+
+## Remove the example
+
+The example is a source, its files and three models. Delete them, and what they built:
+
+```bash
+rm -r sources/example.yml data/example
+rm sql/staging/stg_example__sales.sql sql/marts/dim_customers.sql sql/marts/fct_sales.sql
+rm -rf output .warehouse              # the example's reports and tables (as make clean)
+```
+
+Everything else stays and `starloom run` still builds, with nothing to load or build until
+your sources and models are there. `notebooks/03_report.ipynb` reports on the example's
+tables: once they are gone it says so; replace its cells with your report. `make test`
+asks for a source in `sources/` until you declare one.
 
 ## Folders
 
@@ -116,7 +130,7 @@ warehouse:
 dask_scheduler: ""
 """
 
-PIPELINE = """# The pipeline: task wiring only. `starloom run` (ploomber build) runs what is new.
+PIPELINE = """# The pipeline: task wiring only. `starloom run` (Ploomber's build) runs what is new.
 # The ingest and build steps run every time (`stamp`): they skip unchanged files and models
 # themselves, so new data and new SQL files are picked up without editing this file.
 meta:
@@ -412,19 +426,27 @@ NOTEBOOKS = {
     ),
     "notebooks/03_report.ipynb": (
         "Sales report",
-        "An example report over the marts: replace it with your own.\n\n**Reads:** "
-        "`fct_sales`, `dim_customers`.",
+        "The example's report over its marts: replace these cells with your report. Without "
+        "the example's tables it says so and shows nothing.\n\n**Reads:** `fct_sales`, "
+        "`dim_customers`.",
         [
-            "%load_ext starloom\nimport starloom\n\nwh = starloom.connect()",
+            "%load_ext starloom\nimport starloom\n\nwh = starloom.connect()\n"
+            'missing = [t for t in ("fct_sales", "dim_customers") if not wh.table_exists(t)]\n'
+            "if missing:\n"
+            "    print(f\"Not in the warehouse: {', '.join(missing)}. Nothing to report.\")",
             "## Sales per day",
-            'daily = wh.query_df(\n    "SELECT sold_on, channel, toFloat64(sum(amount)) AS amount '
-            'FROM fct_sales GROUP BY sold_on, channel ORDER BY sold_on"\n)\nax = daily.pivot_table('
-            'index="sold_on", columns="channel", values="amount", aggfunc="sum").plot.bar(\n'
-            '    stacked=True, figsize=(7, 3), rot=0, title="Sales per day and channel"\n)\n'
-            'ax.set_xlabel("");',
+            "if not missing:\n"
+            '    daily = wh.query_df(\n        "SELECT sold_on, channel, toFloat64(sum(amount)) '
+            'AS amount "\n        "FROM fct_sales GROUP BY sold_on, channel ORDER BY sold_on"\n'
+            '    )\n    by_channel = daily.pivot_table(\n        index="sold_on", '
+            'columns="channel", values="amount", aggfunc="sum"\n    )\n'
+            "    ax = by_channel.plot.bar(\n"
+            '        stacked=True, figsize=(7, 3), rot=0, title="Sales per day and channel"\n'
+            '    )\n    ax.set_xlabel("")',
             "## Best customers",
-            'wh.query_df(\n    "SELECT customer, sales, first_sold_at FROM dim_customers '
-            'ORDER BY sales DESC LIMIT 10"\n)',
+            "if not missing:\n"
+            '    display(wh.query_df(\n        "SELECT customer, sales, first_sold_at FROM '
+            'dim_customers ORDER BY sales DESC LIMIT 10"\n    ))',
         ],
     ),
     "notebooks/04_check_quality.ipynb": (

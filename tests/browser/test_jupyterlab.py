@@ -1,9 +1,9 @@
-"""JupyterLab on the project, as `make lab` starts it, and the HTML reports, in a real browser.
+"""JupyterLab on the project, as `starloom lab` starts it, and the HTML reports, in a browser.
 
 One copy of the project is built once at a small size (`ploomber build`); JupyterLab runs on
-it with the project's jupyter_server_config.py. The browser checks use Debian's headless
-Chromium through Playwright and are skipped when /usr/bin/chromium is missing. Screenshots
-go to the copy's output/screenshots/.
+it with the package's configuration, as `starloom lab` gives it. The browser checks use
+Debian's headless Chromium through Playwright and are skipped when /usr/bin/chromium is
+missing. Screenshots go to the copy's output/screenshots/.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from tests.support.browser import launch, need_chromium
-from tests.support.project import REPO, copy_project, ploomber_env, run_tool
+from tests.support.project import copy_project, ploomber_env, run_tool
+
+from starloom.cli import lab_config
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -116,7 +118,7 @@ def lab(built, tmp_path_factory):
             [
                 str(BIN / "jupyter"),
                 "lab",
-                f"--config={REPO / 'jupyter_server_config.py'}",
+                f"--config={lab_config()}",
                 "--no-browser",
                 "--allow-root",
                 "--ServerApp.ip=127.0.0.1",

@@ -103,9 +103,8 @@ def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
     project, wh, sql_dir, monkeypatch
 ):
     import shutil
-    import subprocess
 
-    from starloom import cli
+    from starloom import cli, ploomber_build
 
     write_model(
         sql_dir, "big", {"materialization": "table", "columns": {"id": {"tests": [
@@ -116,13 +115,15 @@ def test_the_cli_exits_1_on_a_failing_test_and_passes_run_options_to_ploomber(
     shutil.copytree(sql_dir, project / "sql")  # the project's models are these
     assert cli.main(["build", "+big", "--run-date", "2024-01-05"]) == 1
     called = []
-    monkeypatch.setattr(subprocess, "call", lambda cmd, cwd=None: called.append(cmd) or 0)
+
+    def build(args, project_dir=None):
+        called.append(list(args))
+        return ploomber_build.BuildResult(status=0, run_id="r")
+
+    monkeypatch.setattr(ploomber_build, "build", build)
     assert cli.main(["run", "--env--run_date", "2024-01-03"]) == 0
     assert cli.main(["run", "--", "--force"]) == 0
-    assert [c[1:] for c in called] == [
-        ["build", "--env--run_date", "2024-01-03"],
-        ["build", "--force"],
-    ]
+    assert called == [["--env--run_date", "2024-01-03"], ["--force"]]
 
 
 def test_a_move_of_partitions_cut_off_makes_the_next_build_a_full_one(wh, sql_dir):

@@ -178,3 +178,58 @@ def test_a_leftover_aside_is_dropped_even_when_the_model_is_up_to_date(wh, sql_d
     wh.command("CREATE TABLE totals__new (id Int64) ENGINE = MergeTree ORDER BY id")  # a kill
     assert modes(wh, sql_dir)["totals"] == UP_TO_DATE
     assert not wh.table_exists("totals__new")
+
+
+def test_models_reading_a_snapshot_or_an_upsert_model_are_up_to_date_when_nothing_changed(
+    wh, tmp_path
+):
+    """A snapshot, and an incremental model upserting through a FINAL view, are read through
+    a view made again at each build: what their readers depend on is the table under it."""
+    sql = tmp_path / "sql"
+    write_model(
+        sql,
+        "snp_sales",
+        {
+            "description": "Versions of each sale",
+            "materialization": "snapshot",
+            "strategy": "check",
+            "check_cols": ["amount"],
+            "unique_key": "id",
+        },
+        "SELECT id, amount FROM {{ source('t', 'sales') }}",
+        layer="snapshots",
+    )
+    write_model(
+        sql,
+        "sales_upserted",
+        {
+            "description": "Current sales, upserted",
+            "materialization": "incremental",
+            "incremental_strategy": "upsert",
+            "unique_key": "id",
+            "version": "valid_from",
+        },
+        "SELECT id, amount, valid_from FROM {{ ref('snp_sales') }} WHERE is_current",
+    )
+    write_model(
+        sql,
+        "current_sales",
+        table(
+            "Current sales, with their upserted row",
+            columns={"id": {"tests": [{"relationships": {"to": "sales_upserted", "field": "id"}}]}},
+        ),
+        "SELECT id, amount FROM {{ ref('snp_sales') }} WHERE is_current",
+    )
+    set_rows(wh, [(1, 3), (2, 9)])
+    assert modes(wh, sql) == {
+        "snp_sales": "full",
+        "sales_upserted": "full",
+        "current_sales": "full",
+    }
+    again = modes(wh, sql)
+    assert again["sales_upserted"] == UP_TO_DATE
+    assert again["current_sales"] == UP_TO_DATE
+    wh.command("INSERT INTO raw_t__sales VALUES (3, 4)")
+    changed = modes(wh, sql)
+    assert changed["sales_upserted"] != UP_TO_DATE and changed["current_sales"] != UP_TO_DATE
+    assert wh.query_rows("SELECT id FROM current_sales ORDER BY id") == [(1,), (2,), (3,)]

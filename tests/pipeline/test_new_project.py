@@ -3,6 +3,8 @@ next run picks up a new data file and a new SQL model without editing pipeline.y
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from tests.support.project import run_tool
 
@@ -51,3 +53,26 @@ def test_init_then_run_then_add_a_file_and_a_model(tmp_path):
     assert tested.returncode == 0 and "0 failed" in tested.stdout, tested.stdout
     project_tests = run_tool(root, "python", "-m", "pytest", "-q", "tests")
     assert project_tests.returncode == 0, project_tests.stdout[-2000:]
+
+
+def test_the_project_still_builds_after_its_example_is_removed_as_its_readme_says(tmp_path):
+    assert run_tool(tmp_path, "starloom", "init", "shop").returncode == 0
+    root = tmp_path / "shop"
+    first = run_tool(root, "starloom", "run", timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Remove the example\n", 1)[1].split("\n## ", 1)[0]
+    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    removed = subprocess.run(["bash", "-e", "-c", commands], cwd=root, capture_output=True)
+    assert removed.returncode == 0, removed.stderr
+    assert not (root / "sources/example.yml").exists() and not (root / ".warehouse").exists()
+    assert list((root / "sql").rglob("*.sql")) == []
+
+    again = run_tool(root, "starloom", "run", timeout=900)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "  loads   nothing loaded in this run" in again.stdout.splitlines(), again.stdout
+    assert "  models  0 built, 0 up to date" in again.stdout.splitlines(), again.stdout
+    report = (root / "output/reports/03_report.html").read_text()
+    assert "Not in the warehouse: fct_sales, dim_customers" in report
+    assert (root / "output/index.html").is_file()

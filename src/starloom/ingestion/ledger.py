@@ -1,7 +1,8 @@
 """The warehouse's own bookkeeping tables: loads, quarantined rows, loaded files.
 
 starloom_loads       one row per load of a table: rows read, loaded, quarantined, seconds,
-                     the contract's schema version and changes, the high-water marks
+                     the contract's schema version and changes, the high-water marks, the
+                     run id (starloom.runs)
 starloom_quarantine  every row that broke its contract, with the reason, file and line
 starloom_manifest    every file loaded, with size, checksum and modification time, so a
                      rerun skips it
@@ -19,7 +20,7 @@ from starloom.warehouse import Warehouse, quote_identifier
 DDL = {
     "starloom_loads": """
         CREATE TABLE IF NOT EXISTS {t} (
-            load_id String, source String, entity String, run_date Date32,
+            load_id String, run_id String, source String, entity String, run_date Date32,
             partitions Array(Date32), rows_read UInt64, rows_loaded UInt64,
             rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC'),
             schema_version String, schema_changes Array(String),
@@ -50,6 +51,7 @@ ADDED_COLUMNS = {
         ("rows_engine", "UInt64"),
         ("notes", "Array(String)"),
         ("file_errors", "Array(String)"),
+        ("run_id", "String"),
     ],
     "starloom_manifest": [("mtime_ns", "Int64")],
 }

@@ -623,6 +623,19 @@ def _db_tasks(wh, source: Source, entity: Entity, run_date, landing_root, load_i
 
 
 # -- loads --------------------------------------------------------------------------------
+SUMMARY_COLUMNS = [  # one row per table loaded (see _load_entity), in this order
+    "load_id", "run_id", "source", "entity", "run_date", "partitions", "rows_read",
+    "rows_loaded", "rows_quarantined", "rows_engine", "seconds", "started_at",
+    "schema_version", "schema_changes", "high_water_from", "high_water", "notes",
+    "file_errors", "rows_per_s", "seconds_plan", "seconds_land", "seconds_warehouse",
+]  # fmt: skip
+
+
+def summary_frame(rows: list[dict]) -> pd.DataFrame:
+    """The loads' summary rows as a frame, with its columns when nothing was loaded."""
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=SUMMARY_COLUMNS)
+
+
 def ingest(
     wh: Warehouse,
     source: str | None = None,
@@ -645,14 +658,16 @@ def ingest(
     run_date = parse_run_date(run_date or "today")
     run_id = run_id or current_run_id()
     project = Project(wh.settings)
+    options = dict(full_refresh=full_refresh, reload=reload, run_id=run_id)
     if source is not None:
-        return _ingest_source(wh, project.source(source), run_date, tables, full_refresh, reload)
+        return _ingest_source(wh, project.source(source), run_date, tables, **options)
     with wh.session():
+        ledger.ensure(wh)  # the bookkeeping tables exist, sources or not
         frames = [
-            _ingest_source(wh, project.sources[name], run_date, None, full_refresh, reload)
+            _ingest_source(wh, project.sources[name], run_date, None, **options)
             for name in sorted(project.sources)
         ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else summary_frame([])
 
 
 def _ingest_source(
@@ -660,8 +675,10 @@ def _ingest_source(
     source: Source,
     run_date: dt.date,
     tables: list[str] | None,
-    full_refresh: bool,
-    reload: bool,
+    *,
+    full_refresh: bool = False,
+    reload: bool = False,
+    run_id: str,
 ) -> pd.DataFrame:
     """Load the `tables` named of one source (every table when None); see ingest."""
     entities = [source.entity(t) for t in tables] if tables else list(source.entities)
@@ -677,9 +694,9 @@ def _ingest_source(
                     ledger.forget_files(wh, source.name, entity.name)
             whole = (full_refresh or reload) and source.kind == "files"
             days = (dt.date.min, until) if whole else None
-            rows.append(_ingest_entity(wh, source, entity, run_date, days))
+            rows.append(_ingest_entity(wh, source, entity, run_date, days, run_id))
     _refused(rows)
-    return pd.DataFrame(rows)
+    return summary_frame(rows)
 
 
 def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.DataFrame:
@@ -697,12 +714,13 @@ def ingest_tables(names: list[str], run_date, *, reload: bool = False) -> pd.Dat
         if table:
             wanted[source].append(table)
     sources = {name: project.source(name) for name in wanted}  # every name known, first
+    options = dict(reload=reload, run_id=current_run_id())
     with wh.session():
         frames = [
-            _ingest_source(wh, sources[name], run_date, tables or None, False, reload)
+            _ingest_source(wh, sources[name], run_date, tables or None, **options)
             for name, tables in wanted.items()
         ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else summary_frame([])
 
 
 def reingest(wh: Warehouse, source: str, *, start, end) -> pd.DataFrame:
@@ -720,19 +738,19 @@ def reingest(wh: Warehouse, source: str, *, start, end) -> pd.DataFrame:
             f"reingest: the end {end} is before the start {start}; give the earliest day first."
         )
     source = Project(wh.settings).source(source)
-    rows = []
+    rows, run_id = [], current_run_id()
     with wh.session():
         ledger.ensure(wh)
         for entity in source.entities:
             if source.kind == "files":
-                rows.append(_ingest_entity(wh, source, entity, end, (start, end)))
+                rows.append(_ingest_entity(wh, source, entity, end, (start, end), run_id))
             elif entity.mode == "incremental":
                 day = start
                 while day <= end:
-                    rows.append(_ingest_entity(wh, source, entity, day, None))
+                    rows.append(_ingest_entity(wh, source, entity, day, None, run_id))
                     day += dt.timedelta(days=1)
     _refused(rows)
-    return pd.DataFrame(rows)
+    return summary_frame(rows)
 
 
 def _latest_day(wh: Warehouse, entity: Entity) -> dt.date | None:
@@ -755,13 +773,13 @@ def _refused(summaries: list[dict]) -> None:
         )
 
 
-def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
+def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, run_id) -> dict:
     """Load one table; on a server, loads of one table in several processes take turns."""
     with wh.writer_lock(entity.raw_table):
-        return _load_entity(wh, source, entity, run_date, days)
+        return _load_entity(wh, source, entity, run_date, days, run_id)
 
 
-def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) -> dict:
+def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, run_id) -> dict:
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
     load_id = ledger.new_load_id(source.name, entity.name)
@@ -867,6 +885,7 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days) ->
     seconds = time.perf_counter() - started
     summary = {
         "load_id": load_id,
+        "run_id": run_id,
         "source": source.name,
         "entity": entity.name,
         "run_date": run_date,

@@ -4,7 +4,9 @@ A `table` or `incremental` model is up to date, and is skipped with its tests, w
 - its signature equals the one recorded at its last build: a hash of its SQL and header,
   the run parameters it uses (`{run_date}`, `{lookback_start}`), and the version of every
   table it reads: its refs and sources, and what its tests read (relationships' `to`, the
-  refs and sources of its SQL tests);
+  refs and sources of its SQL tests). A snapshot or an upserted model is read through a
+  view over `<name>__data`, made again at each of their builds: the version of `__data`
+  stands for it;
 - and its own table is still the one that build left.
 
 A table's version is read from the warehouse's system tables: its UUID and creation time,
@@ -27,6 +29,7 @@ import hashlib
 import json
 
 from starloom.models.definition import Model
+from starloom.models.materializations.shared import DATA
 from starloom.warehouse import Warehouse
 
 TABLE = "starloom_builds"
@@ -73,14 +76,28 @@ class BuildState:
         ensure(wh)
         self.recorded = last_builds(wh)
 
+    def data_of(self, name: str) -> str:
+        """The table holding what readers of `name` see: `<name>__data` for a snapshot or an
+        upserted model (read through a FINAL view made again at each of their builds), else
+        the table itself."""
+        model = self.models.get(name)
+        if model is not None and (
+            model.config.materialization == "snapshot"
+            or model.config.incremental_strategy == "upsert"
+        ):
+            return name + DATA
+        return name
+
     def signature(self, model: Model, storage: str | None = None) -> tuple[str, str | None]:
         """The model's signature, and the version of its table `storage` (read in the same
         query; None if it does not exist)."""
-        versions = table_versions(self.wh, model.tables_read | ({storage} if storage else set()))
+        data = {name: self.data_of(name) for name in model.tables_read}
+        found = table_versions(self.wh, set(data.values()) | ({storage} if storage else set()))
+        versions = {name: found[table] for name, table in data.items() if table in found}
         for name in model.tables_read:  # a view's data is its definition over its inputs
             if name in self.models and self.models[name].config.materialization == "view":
                 versions[name] = self.signature(self.models[name])[0]
-        return signature(model, self.params_of(model), versions), versions.get(storage)
+        return signature(model, self.params_of(model), versions), found.get(storage)
 
     def up_to_date(self, model: Model, sig: str, version: str | None) -> bool:
         """Whether the last build recorded this signature and left the table as it is."""

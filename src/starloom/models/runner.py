@@ -24,7 +24,7 @@ from starloom.models.materializations.shared import (
     storage_of,
 )
 from starloom.project import Project
-from starloom.runs import current_run_id
+from starloom.runs import current_run_id, record_models
 from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse
 from starloom.warehouse.ddl import Ddl
@@ -131,7 +131,7 @@ def build(
         full_refresh=full_refresh,
     )
     builds, results = [], []
-    with wh.session(), _recording(wh, results):
+    with wh.session(), _recording(wh, results, builds, ctx.run_id):
         state = None if wh.settings.cluster else build_state.BuildState(wh, models, ctx.params)
         leftovers = {
             n
@@ -182,14 +182,15 @@ BUILD_COLUMNS = ["model", "layer", "materialization", "mode", "rows_written", "r
 
 
 @contextlib.contextmanager
-def _recording(wh: Warehouse, results: list[dict]):
-    """Record the test results gathered so far however the block ends: a build that stops
-    at one model keeps the results of the models built before it."""
+def _recording(wh: Warehouse, results: list[dict], builds: list[dict] = (), run_id: str = ""):
+    """Record the test results and the models' outcomes gathered so far however the block
+    ends: a build that stops at one model keeps those of the models built before it."""
     try:
         yield
     finally:
         if results:
             data_tests.record_results(wh, results)
+        record_models(wh, run_id, list(builds))
 
 
 def test(

@@ -13,6 +13,8 @@ import contextlib
 import datetime as dt
 import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from html import escape as html_escape
 from pathlib import Path
@@ -195,6 +197,35 @@ def _shape(task) -> str:
     return "cylinder" if kind.startswith("SQL") else "box"
 
 
+@contextlib.contextmanager
+def _without_fontconfig_warnings():
+    """Leave out the "Fontconfig warning: ..." lines the C library writes to the process's
+    stderr while graphviz lays out text (a system's font configuration newer than the
+    library, say); anything else written to stderr meanwhile is passed on."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no file descriptor 2 to borrow
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            text = caught.read().decode(errors="replace")
+            kept = [
+                line for line in text.splitlines(True) if not line.startswith("Fontconfig warning")
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def plot_dag(pipeline_yaml: Path, png: Path) -> Path:
     """Draw the pipeline left to right as a PNG with graphviz: offline, no task is rendered."""
     import pygraphviz
@@ -215,7 +246,8 @@ def plot_dag(pipeline_yaml: Path, png: Path) -> Path:
             for upstream in dag[name].upstream:
                 graph.add_edge(upstream, name)
     png.parent.mkdir(parents=True, exist_ok=True)
-    graph.draw(str(png), format="png", prog="dot")
+    with _without_fontconfig_warnings():
+        graph.draw(str(png), format="png", prog="dot")
     return png
 
 

@@ -305,9 +305,29 @@ class Warehouse:
             conn.close()
 
     def query_df(self, sql: str, parameters: dict | None = None):
-        """A query's result as a pandas DataFrame."""
+        """A query's result as a pandas DataFrame, with its columns even when it has no row."""
         parameters = bound_parameters(sql, parameters)
-        return self._run("a query", sql, lambda c: c.query_df(sql, parameters=parameters))
+        df = self._run("a query", sql, lambda c: c.query_df(sql, parameters=parameters))
+        if len(df.columns) == 0 and len(df) == 0:
+            df = self._no_rows(sql, parameters, df)
+        return df
+
+    def _no_rows(self, sql: str, parameters: dict | None, df):
+        """An empty frame with the columns of the query (the embedded engine sends no header
+        with an empty result), or `df` as it is when the statement cannot be described."""
+        import pandas as pd
+
+        body = sql.strip().rstrip(";")
+        described = f"DESCRIBE (\n{body}\n)"
+        try:
+            rows = self._run(
+                "a query",
+                described,
+                lambda c: c.query(described, parameters=parameters).result_rows,
+            )
+        except WarehouseError:
+            return df
+        return pd.DataFrame({row[0]: pd.Series(dtype=_empty_dtype(row[1])) for row in rows})
 
     def query_arrow(self, sql: str, parameters: dict | None = None):
         """A query's result as a pyarrow Table."""
@@ -412,6 +432,20 @@ class Warehouse:
 
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count() FROM {self.qualified(table)}"))
+
+
+def _empty_dtype(clickhouse_type: str) -> str:
+    """The pandas dtype of an empty column of this ClickHouse type: numbers and booleans as
+    pandas reads them, anything else as object."""
+    nullable = clickhouse_type.startswith("Nullable(")
+    base = re.sub(r"^(?:LowCardinality\()?(?:Nullable\()?([A-Za-z0-9]+).*$", r"\1", clickhouse_type)
+    if re.fullmatch(r"U?Int\d+", base):
+        return "Int64" if nullable else "int64"
+    if base.startswith("Float"):
+        return "float64"
+    if base == "Bool":
+        return "boolean" if nullable else "bool"
+    return "object"
 
 
 # A `{name:Type}` placeholder, as clickhouse-connect finds them (its names are a subset of

@@ -1,4 +1,5 @@
-"""JupyterLab settings for this project, used by `make lab` (jupyter lab --config=this file).
+"""JupyterLab settings of every starloom project, used by `starloom lab` (jupyter lab
+--config=this file, shipped inside the package: a project needs no copy of it).
 
 Ploomber's server extension injects each notebook's parameters (run_date from env.yaml,
 upstream and product paths from pipeline.yaml) into a temporary cell when a notebook opens,
@@ -7,7 +8,7 @@ asynchronous one and every notebook fails to open (HTTP 500, "'coroutine' object
 subscriptable"). Basing it on Jupytext's synchronous contents manager fixes that.
 
 The kernels open the warehouse per call (starloom.warehouse), so an idle kernel never
-holds the embedded warehouse: a `make build` can run while JupyterLab is open.
+holds the embedded warehouse: a `starloom run` can run while JupyterLab is open.
 """
 
 c = get_config()  # noqa: F821

@@ -1,0 +1,192 @@
+"""What one run of the pipeline did, in a few lines: `starloom run` prints it at the end.
+
+    run 3f2a9c1d0b7e (run date 2024-01-03), 17.4 s
+      tasks   6 ran, 0 up to date
+      loads   raw_example__sales: 7 rows
+      models  3 built (stg_example__sales, dim_customers, fct_sales), 0 up to date
+      tests   8 passed, 0 warned, 0 failed
+      reports output/index.html
+
+The tasks come from Ploomber's build; the rest is read back from the warehouse by run id
+(starloom.runs): rows loaded per raw table (starloom_loads), models built or skipped as up
+to date (starloom_model_runs), test results (starloom_test_results). A run that loaded
+nothing, or whose models were all up to date, says so.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starloom.errors import StarloomError
+from starloom.models.build_state import SKIPPED
+from starloom.runs import MODEL_RUNS
+from starloom.warehouse import Warehouse
+
+LIST_AT_MOST = 8  # names listed on a line; more are counted
+WIDTH = 96  # characters a line of the summary takes at most
+NBSP = "\u00a0"
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    run_date: str = ""
+    seconds: float | None = None
+    tasks_ran: dict[str, float] = field(default_factory=dict)  # task -> seconds
+    tasks_skipped: list[str] = field(default_factory=list)
+    tasks_failed: list[str] = field(default_factory=list)
+    tasks_not_run: list[str] = field(default_factory=list)  # a failed task's downstream
+    loads: dict[str, tuple[int, int]] = field(default_factory=dict)  # raw table -> rows, bad
+    models_built: list[str] = field(default_factory=list)
+    models_skipped: list[str] = field(default_factory=list)
+    tests: dict[str, int] = field(default_factory=dict)  # pass / warn / fail -> count
+    reports: str = ""
+    unread: str = ""  # why the warehouse could not be read, if it could not
+
+    @property
+    def tests_failed(self) -> int:
+        return self.tests.get("fail", 0)
+
+    def lines(self) -> list[str]:
+        head = f"run {self.run_id}"
+        head += f" (run date {self.run_date})" if self.run_date else ""
+        head += f", {self.seconds:.1f} s" if self.seconds is not None else ""
+        out = [head]
+
+        def line(label: str, text: str) -> None:
+            """The label, then the text wrapped under it (never inside an item: their
+            spaces are no-break ones until wrapped)."""
+            wrapped = textwrap.wrap(
+                text, WIDTH, initial_indent=f"  {label:<7} ", subsequent_indent=" " * 10
+            )
+            out.extend(w.replace(NBSP, " ") for w in wrapped)
+
+        ran = len(self.tasks_ran)
+        tasks = f"{ran} ran, {len(self.tasks_skipped)} up to date"
+        if self.tasks_failed:
+            tasks += f", {len(self.tasks_failed)} failed ({_listed(self.tasks_failed)})"
+        if self.tasks_not_run:
+            tasks += f", {len(self.tasks_not_run)} not run"
+        line("tasks", tasks)
+        if self.unread:
+            line("warehouse", f"not read: {self.unread}")
+        else:
+            loaded = [
+                (
+                    f"{table}: "
+                    + (f"{rows:,} rows" if rows or bad else "nothing new")
+                    + (f" ({bad:,} quarantined)" if bad else "")
+                ).replace(" ", NBSP)
+                for table, (rows, bad) in sorted(self.loads.items())
+            ]
+            line("loads", _listed(loaded) if loaded else "nothing loaded in this run")
+            built = f"{len(self.models_built)} built"
+            if self.models_built:
+                built += f" ({_listed(self.models_built)})"
+            line("models", f"{built}, {len(self.models_skipped)} up to date")
+            if self.tests:
+                t = self.tests
+                line(
+                    "tests",
+                    f"{t.get('pass', 0)} passed, {t.get('warn', 0)} warned, "
+                    f"{t.get('fail', 0)} failed",
+                )
+            else:
+                line("tests", "none ran" + (" (their models were up to date)" if ran else ""))
+        if self.reports:
+            line("reports", self.reports)
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _listed(names: list[str]) -> str:
+    if len(names) <= LIST_AT_MOST:
+        return ", ".join(names)
+    return ", ".join(names[:LIST_AT_MOST]) + f" and {len(names) - LIST_AT_MOST} more"
+
+
+def read_run(wh: Warehouse, run_id: str) -> dict:
+    """{"loads": {raw table: (rows loaded, rows quarantined)}, "built": [models],
+    "skipped": [models], "tests": {status: count}} of one run, from the warehouse."""
+    from starloom.ingestion.sources import raw_table
+
+    found: dict = {"loads": {}, "built": [], "skipped": [], "tests": {}}
+    with wh.session():
+        if wh.table_exists("starloom_loads") and "run_id" in _columns(wh, "starloom_loads"):
+            for source, entity, rows, bad in wh.query_rows(
+                "SELECT source, entity, sum(rows_loaded), sum(rows_quarantined) "
+                "FROM starloom_loads WHERE run_id = {r:String} GROUP BY source, entity "
+                "ORDER BY source, entity",
+                {"r": run_id},
+            ):
+                found["loads"][raw_table(source, entity)] = (int(rows), int(bad))
+        if wh.table_exists(MODEL_RUNS):
+            for model, mode, _ in wh.query_rows(  # a model built twice: its last build
+                "SELECT model, argMax(mode, (finished_at, step)), max((finished_at, step)) AS at "
+                f"FROM {wh.qualified(MODEL_RUNS)} WHERE run_id = {{r:String}} "
+                "GROUP BY model ORDER BY at",
+                {"r": run_id},
+            ):
+                found["skipped" if mode == SKIPPED else "built"].append(model)
+        if wh.table_exists("starloom_test_results"):
+            found["tests"] = dict(
+                wh.query_rows(
+                    "SELECT status, toInt64(count()) FROM starloom_test_results "
+                    "WHERE run_id = {r:String} GROUP BY status",
+                    {"r": run_id},
+                )
+            )
+    return found
+
+
+def _columns(wh: Warehouse, table: str) -> set[str]:
+    return {
+        name
+        for (name,) in wh.query_rows(
+            "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
+            {"d": wh.database, "t": table},
+        )
+    }
+
+
+def summarize(
+    wh: Warehouse,
+    run_id: str,
+    *,
+    ran: dict[str, float] | None = None,
+    skipped: list[str] | None = None,
+    failed: list[str] | None = None,
+    not_run: list[str] | None = None,
+    run_date: str = "",
+    seconds: float | None = None,
+) -> RunSummary:
+    """The summary of run `run_id`: the tasks given (`ran`: {task: seconds}, `skipped` as
+    up to date, `failed`, `not_run`), and what the warehouse recorded under the run id."""
+    summary = RunSummary(
+        run_id=run_id,
+        run_date=run_date,
+        seconds=seconds,
+        tasks_ran=dict(ran or {}),
+        tasks_skipped=list(skipped or []),
+        tasks_failed=list(failed or []),
+        tasks_not_run=list(not_run or []),
+    )
+    try:
+        found = read_run(wh, run_id)
+    except StarloomError as exc:
+        summary.unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    else:
+        summary.loads = found["loads"]
+        summary.models_built, summary.models_skipped = found["built"], found["skipped"]
+        summary.tests = found["tests"]
+    index = Path(wh.settings.output_dir) / "index.html"
+    if index.is_file():
+        try:
+            summary.reports = str(index.relative_to(wh.settings.project_dir))
+        except ValueError:
+            summary.reports = str(index)
+    return summary

@@ -50,12 +50,26 @@ def test_files_and_change_events_load_into_a_server(project, clickhouse_server, 
     assert wh.query_rows("SELECT item_id, name FROM raw_crm__items FINAL") == [(1, "b")]
 
 
-def test_two_loads_of_one_table_on_a_server_take_turns(project, clickhouse_server, monkeypatch):
-    """Two processes' loads of one table at once, round after round: both succeed, in turn,
-    and the table holds each key once (before the lock, one of the two failed every round)."""
+def _two_at_once(script: str) -> list[str]:
+    """Run `script` in two Python processes at once; both must succeed. Their outputs."""
     import subprocess
     import sys
 
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    outs = [r.communicate(timeout=300) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], [err[-2000:] for _, err in outs]
+    return [out for out, _ in outs]
+
+
+def test_two_loads_of_one_table_on_a_server_take_turns(project, clickhouse_server, monkeypatch):
+    """Two processes' loads of one table at once, round after round: both succeed, in turn,
+    and the table holds each key once (before the lock, one of the two failed every round)."""
     monkeypatch.setenv("STARLOOM_CLICKHOUSE_URL", clickhouse_server.url)
     columns = {"item_id": {"type": "int64", "nullable": False}, "name": {"type": "string"}}
     table = {"path": "data/feed/date=*/*.csv", "primary_key": ["item_id"], "columns": columns}
@@ -70,16 +84,8 @@ def test_two_loads_of_one_table_on_a_server_take_turns(project, clickhouse_serve
         "full_refresh=True).rows_loaded[0])"
     )
     for _ in range(3):
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-c", script],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )
-            for _ in range(2)
-        ]  # fmt: skip
-        outs = [r.communicate(timeout=300) for r in runs]
-        assert [r.returncode for r in runs] == [0, 0], [err[-2000:] for _, err in outs]
-        assert [out.split()[-1] for out, _ in outs] == ["6000", "6000"]
+        outs = _two_at_once(script)
+        assert [out.split()[-1] for out in outs] == ["6000", "6000"]
     wh = Warehouse(load_settings(project))
     assert wh.query_rows("SELECT count(), uniqExact(_partition, item_id) FROM raw_feed__items") == [
         (6000, 6000)
@@ -109,9 +115,6 @@ def test_two_builds_of_the_same_models_on_a_server_take_turns(
     """Two processes build the same table and incremental models at once, round after
     round: both succeed, and each model ends as one build alone leaves it (before the
     per-model lock, one of the two failed every round)."""
-    import subprocess
-    import sys
-
     from tests.support.project import write_model
 
     monkeypatch.setenv("STARLOOM_CLICKHOUSE_URL", clickhouse_server.url)
@@ -143,15 +146,7 @@ def test_two_builds_of_the_same_models_on_a_server_take_turns(
         "print(sorted(builds.model))"
     )
     for _ in range(3):
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-c", script],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )
-            for _ in range(2)
-        ]  # fmt: skip
-        outs = [r.communicate(timeout=300) for r in runs]
-        assert [r.returncode for r in runs] == [0, 0], [err[-2000:] for _, err in outs]
+        _two_at_once(script)
     expected = wh.query_rows(
         f"SELECT day, sum(amount) FROM {wh.qualified('raw_t__sales')} GROUP BY day ORDER BY day"
     )

@@ -10,6 +10,7 @@ tasks:
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -35,10 +36,34 @@ NOTEBOOK_EXECUTION = {
 }
 
 
+def rendering_forced() -> bool:
+    """Whether the DAG rendering now was asked to force (`ploomber build --force`,
+    `starloom run --force`, `dag.build(force=True)`). Ploomber hands `force` to the render
+    that calls the on_render hook, not to the hook itself, so it is read from that frame
+    (tests/unit/test_pipeline_force.py builds a DAG both ways to keep this true)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if (
+            frame.f_code.co_name == "_render_current"
+            and str(frame.f_globals.get("__name__", "")).startswith("ploomber.")
+            and "force" in frame.f_locals
+        ):
+            return bool(frame.f_locals["force"])
+        frame = frame.f_back
+    return False
+
+
 def on_render(dag) -> None:
     """pipeline.yaml `on_render`: mint the run id every task of this build stamps, and run
-    the notebooks quietly (a task's own `executor_params` win)."""
+    the notebooks quietly (a task's own `executor_params` win). A build with --force makes
+    the notebooks' ingest and build redo their work too (starloom.runs.forced): forcing
+    reruns the notebooks, and a rerun notebook that skipped every file and model would
+    force nothing."""
     runs.begin_run()
+    if rendering_forced():
+        os.environ[runs.FORCE_ENV] = "1"
+    else:
+        os.environ.pop(runs.FORCE_ENV, None)
     for name in dag or ():
         task = dag[name]
         params = getattr(task, "executor_params", None)

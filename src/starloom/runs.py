@@ -22,6 +22,7 @@ import os
 import uuid
 
 ENV = "STARLOOM_RUN_ID"
+FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
 _MODEL_RUNS_DDL = """
     CREATE TABLE IF NOT EXISTS {t} (
@@ -45,6 +46,14 @@ def current_run_id() -> str:
         value = _minted = new_run_id()
         os.environ[ENV] = value
     return value
+
+
+def forced() -> bool:
+    """Whether the run in progress was started with `starloom run --force`: then every task
+    runs, and each redoes its work whatever is recorded as done. `starloom.ingest` loads every
+    day's files again (as `full_refresh=True` does) and `starloom.build` builds every model
+    whole, so a forced run leaves what a first run on the same files leaves."""
+    return os.environ.get(FORCE_ENV, "").strip() == "1"
 
 
 def begin_run() -> str:

@@ -49,3 +49,16 @@ def test_files_are_read_again_only_when_size_or_time_change(project, wh, landing
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
     assert ingest(wh, "feed", run_date="2024-01-05").rows_read.sum() == 0
     assert _loaded(wh) == ["zzz", "bbb"]
+
+
+def test_a_forced_run_reads_every_file_again(project, wh, monkeypatch):
+    """Within `starloom run --force` (STARLOOM_FORCE=1) a load reads the files the manifest
+    holds as loaded, and leaves the same rows."""
+    declare_feed(project, COLUMNS, partition_key="date")
+    feed_file(project, "2024-01-04").write_text("item_id,name\n1,aaa\n2,bbb\n")
+    feed_file(project, "2024-01-05").write_text("item_id,name\n3,ccc\n")
+    assert ingest(wh, "feed", run_date="2024-01-05").rows_loaded.sum() == 3
+    assert ingest(wh, "feed", run_date="2024-01-05").rows_read.sum() == 0
+    monkeypatch.setenv("STARLOOM_FORCE", "1")
+    assert ingest(wh, "feed", run_date="2024-01-05").rows_read.sum() == 3
+    assert _loaded(wh) == ["aaa", "bbb", "ccc"]

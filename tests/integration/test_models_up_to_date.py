@@ -233,3 +233,14 @@ def test_models_reading_a_snapshot_or_an_upsert_model_are_up_to_date_when_nothin
     changed = modes(wh, sql)
     assert changed["sales_upserted"] != UP_TO_DATE and changed["current_sales"] != UP_TO_DATE
     assert wh.query_rows("SELECT id FROM current_sales ORDER BY id") == [(1,), (2,), (3,)]
+
+
+def test_a_forced_run_builds_every_model(wh, sql_dir, monkeypatch):
+    """Within `starloom run --force` (STARLOOM_FORCE=1, see starloom.runs.forced) no model
+    is skipped as up to date."""
+    set_rows(wh, [(1, 4), (2, 9)])
+    modes(wh, sql_dir)
+    tables = ["big", "counted", "totals"]
+    assert [modes(wh, sql_dir)[m] for m in tables] == [UP_TO_DATE] * 3
+    monkeypatch.setenv("STARLOOM_FORCE", "1")
+    assert [modes(wh, sql_dir)[m] for m in tables] == ["full"] * 3

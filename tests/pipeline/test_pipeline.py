@@ -95,6 +95,15 @@ def test_forced_rebuild_gives_the_same_tables(built):
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert _sql(root, query) == before
     assert _sql(root, "SELECT sum(rows_loaded) FROM starloom_loads") != loads  # it did run
+    # forcing forces: the event files were read again and no model was skipped
+    last = "(SELECT argMax(run_id, finished_at) FROM starloom_model_runs)"
+    modes = _sql(root, f"SELECT DISTINCT mode FROM starloom_model_runs WHERE run_id = {last}")
+    assert "up to date" not in modes and "full" in modes, modes
+    events = _sql(
+        root,
+        f"SELECT sum(rows_read) FROM starloom_loads WHERE source = 'events' AND run_id = {last}",
+    )
+    assert int(events.splitlines()[1]) > 0, events
     raw = _sql(root, "SELECT count() FROM raw_shop__orders")
     stg = _sql(root, "SELECT count() FROM stg_shop__orders")
     assert raw == stg  # one snapshot per run date, replaced, not doubled

@@ -47,7 +47,7 @@ from starloom.ingestion.sources import Entity, Source
 from starloom.ingestion.sql_extract import sql_tasks
 from starloom.kernel import in_jupyter_kernel
 from starloom.project import Project
-from starloom.runs import current_run_id
+from starloom.runs import current_run_id, forced
 from starloom.settings import Settings, parse_run_date
 from starloom.warehouse import Warehouse, quote_identifier
 
@@ -658,6 +658,7 @@ def ingest(
     run_date = parse_run_date(run_date or "today")
     run_id = run_id or current_run_id()
     project = Project(wh.settings)
+    full_refresh = full_refresh or forced()  # `starloom run --force` reloads every file
     options = dict(full_refresh=full_refresh, reload=reload, run_id=run_id)
     if source is not None:
         return _ingest_source(wh, project.source(source), run_date, tables, **options)

@@ -24,7 +24,7 @@ from starloom.models.materializations.shared import (
     storage_of,
 )
 from starloom.project import Project
-from starloom.runs import current_run_id, record_models
+from starloom.runs import current_run_id, forced, record_models
 from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse
 from starloom.warehouse.ddl import Ddl
@@ -115,11 +115,12 @@ def build(
 
     `select` is a model name, a layer (staging, marts, snapshots) or a list of them; None
     builds everything; the models are the project's (`sql_dir`: those of another folder).
-    `full_refresh=True` rebuilds incremental models from scratch
-    (snapshots keep their history). Each row of `builds` says the model's mode (full,
-    incremental, or "up to date": a table whose inputs did not change since its last build
-    is skipped with its tests, see starloom.models.build_state), the rows its run wrote, the rows
-    it holds afterwards and the seconds its build took (counting the rows is not included).
+    `full_refresh=True` (and `starloom run --force`, see starloom.runs.forced) rebuilds
+    incremental models from scratch and skips no model (snapshots keep their history). Each
+    row of `builds` says the model's mode (full, incremental, or "up to date": a table whose
+    inputs did not change since its last build is skipped with its tests, see
+    starloom.models.build_state), the rows its run wrote, the rows it holds afterwards and
+    the seconds its build took (counting the rows is not included).
     """
     models = _models(wh, sql_dir)
     names = _select(models, select)
@@ -128,7 +129,7 @@ def build(
         ddl=Ddl(wh.database, wh.settings.cluster),
         run_id=run_id or current_run_id(),
         run_date=parse_run_date(run_date or "today"),
-        full_refresh=full_refresh,
+        full_refresh=full_refresh or forced(),
     )
     builds, results = [], []
     with wh.session(), _recording(wh, results, builds, ctx.run_id):
@@ -154,7 +155,7 @@ def build(
                 cut_off = storage + MOVING in leftovers  # a move was killed
                 if (
                     skippable
-                    and not (full_refresh or cut_off)
+                    and not (ctx.full_refresh or cut_off)
                     and state.up_to_date(model, sig, version)
                 ):
                     outcome = Outcome([], build_state.SKIPPED, 0)

@@ -1,0 +1,31 @@
+"""A build given --force makes the notebooks' ingest and build redo their work: the
+on_render hook finds out whether Ploomber is rendering with force, on a real Ploomber DAG."""
+
+from __future__ import annotations
+
+from ploomber import DAG
+from ploomber.executors import Serial
+from ploomber.products import File
+from ploomber.tasks import PythonCallable
+
+from starloom import pipeline, runs
+
+
+def _write(product):
+    from pathlib import Path
+
+    Path(str(product)).write_text("done")
+
+
+def test_on_render_tells_a_forced_build(tmp_path, monkeypatch):
+    monkeypatch.delenv(runs.FORCE_ENV, raising=False)
+    monkeypatch.delenv(runs.ENV, raising=False)  # on_render mints a run id
+    seen = []
+    dag = DAG(executor=Serial(build_in_subprocess=False))
+    dag.on_render = lambda: (pipeline.on_render(None), seen.append(runs.forced()))
+    PythonCallable(_write, File(tmp_path / "out.txt"), dag, name="write")
+    dag.build()
+    dag.build()  # up to date: skipped, not forced
+    dag.build(force=True)
+    dag.build()
+    assert seen[-4:] == [False, False, True, False]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starloom.errors import StarloomError
+from starloom.runs import UP_TO_DATE
 from starloom.warehouse import Warehouse
 
 # each bookkeeping table stamped with run ids, and the column that dates its rows
@@ -27,7 +28,6 @@ STAMPED = {
     "starloom_freshness": "checked_at",
     "starloom_table_stats": "recorded_at",
 }
-UP_TO_DATE = "up to date"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import uuid
 ENV = "STARLOOM_RUN_ID"
 FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
+UP_TO_DATE = "up to date"  # the mode of a model a build skipped (starloom.models.build_state)
 _MODEL_RUNS_DDL = """
     CREATE TABLE IF NOT EXISTS {t} (
         run_id String, model String, layer String, materialization String, mode String,

@@ -33,7 +33,6 @@ from starloom.models.materializations.shared import DATA
 from starloom.warehouse import Warehouse
 
 TABLE = "starloom_builds"
-SKIPPED = "up to date"
 _DDL = """
     CREATE TABLE IF NOT EXISTS {t} (
         model String, run_id String, built_at DateTime64(3, 'UTC'),

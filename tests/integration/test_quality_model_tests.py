@@ -154,3 +154,30 @@ def test_results_table_of_an_older_version_gains_the_new_columns(wh):
     data_tests.record_results(wh, [row])
     got = wh.query_df("SELECT model, sample FROM starloom_test_results")
     assert got.to_dict(orient="records") == [{"model": "m", "sample": ""}]
+
+
+def test_a_relationships_test_to_a_missing_column_or_model_says_what_to_fix(tables):
+    """Without the check, ClickHouse read the missing column as the outer one and refused
+    the query about correlated subqueries, naming neither model nor key."""
+    from starloom.errors import ModelError
+
+    wrong_field = {"relationships": {"to": "dim_shop", "field": "shop"}}
+    with pytest.raises(ModelError, match=r"dim_shop has no column 'shop' \(its columns: "
+                       r"shop_id, name\)\. Fix `field:`"):  # fmt: skip
+        _run(tables, {"columns": {"shop_id": {"tests": [wrong_field]}}})
+    wrong_model = {"relationships": {"to": "dim_shops", "field": "shop_id"}}
+    with pytest.raises(ModelError, match=r"reads 'dim_shops', which is not built"):
+        _run(tables, {"columns": {"shop_id": {"tests": [wrong_model]}}})
+
+
+def test_a_relationships_field_named_like_a_column_of_the_model_is_the_other_models(tables):
+    """`field` is read in the model the test points to, even when the model under test has
+    a column of the same name."""
+    tables.command(
+        f"CREATE TABLE {tables.qualified('dim_status')} (code String, status String) "
+        "ENGINE = MergeTree ORDER BY code"
+    )
+    tables.command(f"INSERT INTO {tables.qualified('dim_status')} VALUES ('open', 'x')")
+    test = {"relationships": {"to": "dim_status", "field": "code"}}
+    with pytest.raises(TestFailure, match="2 failing rows"):  # shut, lost
+        _run(tables, {"columns": {"status": {"tests": [test]}}})

@@ -62,6 +62,24 @@ def _render_custom(sql: str, this: str, wh: Warehouse, where: str) -> str:
         raise ModelError(f"{where}: template error in the test's SQL: {exc}") from None
 
 
+def _check_target(wh: Warehouse, model: Model, column: str, to: str, field: str) -> None:
+    """A relationships test's model and column exist; else an error saying what to fix
+    (ClickHouse would read a missing column as the outer one, or refuse the query with a
+    message about correlated subqueries)."""
+    names = wh.column_names(to)
+    where = f"{model.path}: the relationships test of column {column}"
+    if not names:
+        raise ModelError(
+            f"{where} reads {to!r}, which is not built: build it first "
+            f"(`starloom build +{model.name}` builds what {model.name} reads), or fix `to:`."
+        )
+    if field not in names:
+        raise ModelError(
+            f"{where}: {to} has no column {field!r} (its columns: {', '.join(names)}). "
+            "Fix `field:`."
+        )
+
+
 def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
     """Each declared test as {test, column, severity, sql, params}; `sql` selects the
     failing rows of `table` (the table under test, maybe built aside)."""
@@ -85,11 +103,12 @@ def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
                     f"AND NOT has({{values_{i}:Array(String)}}, toString({col}))"
                 )
             elif test.kind == "relationships":
+                _check_target(wh, model, column, test.to, test.field)
                 other = wh.qualified(test.to)
-                field = quote_identifier(test.field)
+                field = "_to." + quote_identifier(test.field)  # never the outer column
                 sql = (
-                    f"SELECT * FROM {t} WHERE {col} IS NOT NULL "
-                    f"AND {col} NOT IN (SELECT {field} FROM {other} WHERE {field} IS NOT NULL)"
+                    f"SELECT * FROM {t} WHERE {col} IS NOT NULL AND {col} NOT IN "
+                    f"(SELECT {field} FROM {other} AS _to WHERE {field} IS NOT NULL)"
                 )
             else:  # expression_is_true
                 sql = f"SELECT * FROM {t} WHERE NOT ({test.expression})"

@@ -423,6 +423,15 @@ class Warehouse:
             )
         )
 
+    def column_names(self, table: str) -> list[str]:
+        """The columns of `table`, in order ([] when there is no such table)."""
+        rows = self.query_rows(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+            "ORDER BY position",
+            {"db": self.database, "t": table},
+        )
+        return [name for (name,) in rows]
+
     def tables(self) -> list[str]:
         rows = self.query_rows(
             "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",

@@ -2,7 +2,8 @@
 starloom writes to it.
 
 client  the connection, queries, inserts, sessions and the writer lock
-ddl     CREATE / EXCHANGE / DROP statements, ON CLUSTER when a cluster is set
+ddl     every CREATE / ALTER / EXCHANGE / DROP statement, ON CLUSTER when a cluster is set
+state   the bookkeeping tables (starloom_*): their registry, versions and migration
 """
 
 from starloom.warehouse.client import Warehouse, connect, quote_identifier, quote_literal

@@ -208,6 +208,7 @@ def _drop_stale_asides(wh: Warehouse, raw_table: str) -> None:
 
 def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path]) -> None:
     col_list = ", ".join(quote_identifier(n) for n in names)
+    settings = Ddl.of(wh).insert_settings or None  # on a cluster: complete when it returns
     for path in files:
         if wh.embedded and not engine_csv.has_glob(str(path)):
             wh.command(
@@ -217,7 +218,7 @@ def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path
             )
         else:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=100_000):
-                wh.insert_arrow(target, pa.Table.from_batches([batch]))
+                wh.insert_arrow(target, pa.Table.from_batches([batch]), settings=settings)
 
 
 def _create_aside(wh: Warehouse, source: Source, entity: Entity, load_id: str) -> str:

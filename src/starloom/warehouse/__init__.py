@@ -2,7 +2,8 @@
 starloom writes to it.
 
 client  the connection, queries, inserts, sessions and the writer lock
-ddl     every CREATE / ALTER / EXCHANGE / DROP statement, ON CLUSTER when a cluster is set
+ddl     the CREATE / ALTER / EXCHANGE / DROP statements of every table, ON CLUSTER when a
+        cluster is set (the writer lock of client is a table on the one server it talks to)
 state   the bookkeeping tables (starloom_*): their registry, versions and migration
 """
 

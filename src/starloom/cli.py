@@ -62,6 +62,18 @@ def _table(lines: list[str], max_rows: int) -> str:
     return "\n".join(out)
 
 
+def _cmd_runs(args) -> int:
+    from starloom import run_history
+    from starloom.warehouse import connect
+
+    wh = connect()
+    if args.run_id:
+        print(run_history.show_run(wh, args.run_id))
+    else:
+        print(run_history.format_runs(run_history.list_runs(wh, args.last)))
+    return 0
+
+
 def _cmd_tables(args) -> int:
     from starloom.warehouse import connect
 
@@ -340,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("ploomber_args", nargs=argparse.REMAINDER, help="options for ploomber build")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser(
+        "runs",
+        help="the runs kept in the warehouse, or one run whole",
+        description="Without RUN_ID: the latest runs, newest first (rows loaded and "
+        "quarantined, models built and up to date, tests and failures). With RUN_ID (or its "
+        "first characters): that run's loads, models, test results, freshness checks and "
+        "table stats, joined by run id.",
+    )
+    p.add_argument("run_id", nargs="?", help="a run id, or its first characters")
+    p.add_argument("--last", type=int, default=10, help="how many runs to list (default 10)")
+    p.set_defaults(func=_cmd_runs)
     p = sub.add_parser("lab", help="JupyterLab on the project, parameters injected")
     p.add_argument("lab_args", nargs=argparse.REMAINDER, help="options for jupyter lab")
     p.set_defaults(func=_cmd_lab)

@@ -41,7 +41,7 @@ import jinja2
 import nbformat
 
 from starloom.errors import ConfigError, StarloomError
-from starloom.ingestion.sources import raw_table
+from starloom.ingestion.raw_names import raw_table
 from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import redact_text, redact_url
@@ -446,7 +446,12 @@ def _notebook_error(task) -> str:
 
 def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = None) -> list:
     """START and COMPLETE/FAIL events for every task of `dag` that ran in this build;
-    `elapsed` (task -> seconds, from Ploomber's build report) dates the non-notebook tasks."""
+    `elapsed` (task -> seconds, from Ploomber's build report) dates the non-notebook tasks.
+    A build that ran no task (all up to date) emits nothing and parses no model."""
+    statuses = {name: getattr(dag[name].exec_status, "name", "") for name in dag}
+    ran = [name for name, status in statuses.items() if status in ("Executed", "Errored")]
+    if not ran:
+        return []
     project = Project.load()
     settings = project.settings
     io = pipeline_io(project)
@@ -457,11 +462,8 @@ def emit_dag_events(dag, error: str = "", elapsed: dict[str, float] | None = Non
         lineage = {}
     run_id = current_run_id()  # minted when the DAG rendered (starloom.pipeline.on_render)
     events = []
-    for name in dag:
-        task = dag[name]
-        status = getattr(task.exec_status, "name", str(task.exec_status))
-        if status not in ("Executed", "Errored"):
-            continue
+    for name in ran:
+        task, status = dag[name], statuses[name]
         started, ended = _times(task, (elapsed or {}).get(name))
         events += run_events(
             name,

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from starloom.errors import StarloomError
-from starloom.models.build_state import SKIPPED
-from starloom.runs import MODEL_RUNS
+from starloom.ingestion.raw_names import raw_table
+from starloom.runs import MODEL_RUNS, UP_TO_DATE
 from starloom.warehouse import Warehouse
 
 LIST_AT_MOST = 8  # names listed on a line; more are counted
@@ -112,7 +112,6 @@ def _listed(names: list[str]) -> str:
 def read_run(wh: Warehouse, run_id: str) -> dict:
     """{"loads": {raw table: (rows loaded, rows quarantined)}, "built": [models],
     "skipped": [models], "tests": {status: count}} of one run, from the warehouse."""
-    from starloom.ingestion.sources import raw_table
 
     found: dict = {"loads": {}, "built": [], "skipped": [], "tests": {}}
     with wh.session():
@@ -131,7 +130,7 @@ def read_run(wh: Warehouse, run_id: str) -> dict:
                 "GROUP BY model ORDER BY at",
                 {"r": run_id},
             ):
-                found["skipped" if mode == SKIPPED else "built"].append(model)
+                found["skipped" if mode == UP_TO_DATE else "built"].append(model)
         if wh.table_exists("starloom_test_results"):
             found["tests"] = dict(
                 wh.query_rows(

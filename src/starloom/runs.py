@@ -24,6 +24,7 @@ import uuid
 ENV = "STARLOOM_RUN_ID"
 FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
+UP_TO_DATE = "up to date"  # the mode of a model a build skipped (starloom.models.build_state)
 _minted = ""  # the id this process minted itself (replaced when a new pipeline run starts)
 
 

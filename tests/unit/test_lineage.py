@@ -147,6 +147,17 @@ def test_the_dag_hook_tags_every_task_with_the_current_run(project, monkeypatch)
     }
 
 
+def test_a_build_that_ran_no_task_emits_nothing_and_reads_no_model(project, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(lineage, "model_column_lineage", lambda *a: pytest.fail("parsed"))
+    skipped = SimpleNamespace(name="Skipped")
+    dag = {name: SimpleNamespace(exec_status=skipped) for name in ("build_marts", "report")}
+    assert lineage.emit_dag_events(dag) == []
+    assert not (project / lineage.EVENTS_FILE).exists()
+
+
 @pytest.mark.parametrize("failed", [False, True])
 def test_events_round_trip_through_the_client_models(project, failed):
     events = _events(project, failed)

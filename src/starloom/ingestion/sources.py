@@ -22,6 +22,7 @@ from pathlib import Path
 from starloom.errors import ConfigError
 from starloom.ingestion.contracts import Contract
 from starloom.ingestion.csv_records import COMPRESSIONS, CsvDialect, check_encoding
+from starloom.ingestion.raw_names import raw_table
 from starloom.keys import check_keys
 from starloom.settings import parse_yaml
 
@@ -44,11 +45,6 @@ def expand(value: str, where: str) -> str:
         raise ConfigError(f"{where} uses ${{{name}}}, which is not set. Set the variable.")
 
     return _VAR.sub(sub, value)
-
-
-def raw_table(source: str, table: str) -> str:
-    """The warehouse table a source's table is loaded into: raw_<source>__<table>."""
-    return f"raw_{source}__{table}"
 
 
 _UNITS = {"minutes": 60, "hours": 3600, "days": 86400}

@@ -34,7 +34,6 @@ from starloom.warehouse import Warehouse, state
 from starloom.warehouse.ddl import Ddl
 
 TABLE = "starloom_builds"
-SKIPPED = "up to date"
 
 
 def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:

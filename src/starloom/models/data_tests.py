@@ -36,7 +36,7 @@ import jinja2
 import pandas as pd
 
 from starloom.errors import ModelError
-from starloom.ingestion.sources import raw_table
+from starloom.ingestion.raw_names import raw_table
 from starloom.models.definition import Model
 from starloom.warehouse import Warehouse, quote_identifier, state
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import jinja2
 
 from starloom.errors import ConfigError, ModelError
-from starloom.ingestion.sources import raw_table
+from starloom.ingestion.raw_names import raw_table
 from starloom.models.config import ModelConfig, parse_config
 from starloom.settings import parse_yaml
 

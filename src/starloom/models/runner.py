@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from starloom.errors import ModelError
-from starloom.ingestion.sources import raw_table
+from starloom.ingestion.raw_names import raw_table
 from starloom.models import build_state, data_tests
 from starloom.models.definition import Model, build_order, load_models, render
 from starloom.models.materializations import BUILDERS, SKIPPABLE
@@ -24,7 +24,7 @@ from starloom.models.materializations.shared import (
     storage_of,
 )
 from starloom.project import Project
-from starloom.runs import current_run_id, forced, record_models
+from starloom.runs import UP_TO_DATE, current_run_id, forced, record_models
 from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse
 from starloom.warehouse.ddl import Ddl
@@ -158,7 +158,7 @@ def build(
                     and not (ctx.full_refresh or cut_off)
                     and state.up_to_date(model, sig, version)
                 ):
-                    outcome = Outcome([], build_state.SKIPPED, 0)
+                    outcome = Outcome([], UP_TO_DATE, 0)
                 else:
                     outcome = _run(ctx, model, storage)
                     if skippable:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from starloom import lineage, quality
 from starloom.errors import StarloomError
-from starloom.ingestion.sources import raw_table
+from starloom.ingestion.raw_names import raw_table
 from starloom.models import Model, data_tests
 from starloom.models.config import ColumnConfig
 from starloom.project import Project

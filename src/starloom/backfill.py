@@ -26,13 +26,9 @@ import pandas as pd
 from starloom.errors import ConfigError, StarloomError
 from starloom.project import Project
 from starloom.settings import parse_date
-from starloom.warehouse import Warehouse
+from starloom.warehouse import Warehouse, state
 
 RUNS_TABLE = "starloom_runs"
-RUNS_DDL = """
-    CREATE TABLE IF NOT EXISTS {t} (
-        run_date Date32, finished_at DateTime64(3, 'UTC'), seconds Float64, arguments String
-    ) ENGINE = ReplacingMergeTree(finished_at) ORDER BY run_date"""
 MAX_DAYS = 3660
 
 
@@ -86,7 +82,7 @@ def completed_dates(wh: Warehouse) -> set[dt.date]:
 
 
 def record_run(wh: Warehouse, run_date: dt.date, seconds: float, arguments: Sequence[str]) -> None:
-    wh.command(RUNS_DDL.format(t=wh.qualified(RUNS_TABLE)))
+    state.ensure(wh)
     wh.insert_df(
         RUNS_TABLE,
         pd.DataFrame(

@@ -25,12 +25,6 @@ ENV = "STARLOOM_RUN_ID"
 FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
 UP_TO_DATE = "up to date"  # the mode of a model a build skipped (starloom.models.build_state)
-_MODEL_RUNS_DDL = """
-    CREATE TABLE IF NOT EXISTS {t} (
-        run_id String, model String, layer String, materialization String, mode String,
-        rows_written UInt64, rows UInt64, seconds Float64, finished_at DateTime64(3, 'UTC'),
-        step UInt32
-    ) ENGINE = MergeTree ORDER BY (run_id, model)"""
 _minted = ""  # the id this process minted itself (replaced when a new pipeline run starts)
 
 
@@ -76,7 +70,9 @@ def record_models(wh, run_id: str, builds: list[dict]) -> None:
         return
     import pandas as pd
 
-    wh.command(_MODEL_RUNS_DDL.format(t=wh.qualified(MODEL_RUNS)))
+    from starloom.warehouse import state
+
+    state.ensure(wh)
     rows = pd.DataFrame(builds).assign(
         run_id=run_id, finished_at=dt.datetime.now(dt.UTC), step=range(len(builds))
     )

@@ -28,6 +28,7 @@ from starloom.ingestion.contracts import Column, Contract
 from starloom.ingestion.csv_records import too_long
 from starloom.ingestion.readers import CHUNK_LINES, RECORD_CHARS, bounded_lines, land
 from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse.ddl import TableSpec
 
 OPS = ("c", "u", "d", "r")
 EVENT_COLUMNS = [
@@ -63,9 +64,14 @@ def _delete_contract(contract: Contract) -> Contract:
     return Contract(columns=cols, primary_key=contract.primary_key)
 
 
-def engine_clause(keys: list[str]) -> str:
-    order = ", ".join(quote_identifier(k) for k in keys)
-    return f"ReplacingMergeTree(`_version`, `_is_deleted`) ORDER BY ({order})"
+def table_spec(keys: list[str]) -> TableSpec:
+    """The raw table of change events: the latest version of a key wins, a delete drops it."""
+    return TableSpec(
+        engine="ReplacingMergeTree",
+        engine_args=("_version", "_is_deleted"),
+        order_by=tuple(quote_identifier(k) for k in keys),
+        shard_by=tuple(keys),
+    )
 
 
 def _event_row(obj: dict) -> dict:

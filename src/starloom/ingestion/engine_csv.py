@@ -34,6 +34,7 @@ from starloom.ingestion import csv_records
 from starloom.ingestion.contracts import Column, Contract
 from starloom.ingestion.csv_records import CsvDialect
 from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse.ddl import Ddl
 
 # ClickHouse's CSV reader, set to read like the Python path's pyarrow reader: no single
 # quotes, spaces kept, `\N` is text (pyarrow's only null is the empty unquoted field)
@@ -303,7 +304,7 @@ def load_file(
         return True
     except WarehouseError:
         wh.command(
-            f"ALTER TABLE {wh.qualified(target)} DELETE WHERE _source_file = {{f:String}}",
+            Ddl.of(wh).delete_rows(target, "_source_file = {f:String}"),
             {"f": file},
             settings={"mutations_sync": 2},
         )

@@ -6,6 +6,8 @@ starloom_loads       one row per load of a table: rows read, loaded, quarantined
 starloom_quarantine  every row that broke its contract, with the reason, file and line
 starloom_manifest    every file loaded, with size, checksum and modification time, so a
                      rerun skips it
+
+Their columns are declared in starloom.warehouse.state, which creates and migrates them.
 """
 
 from __future__ import annotations
@@ -15,57 +17,8 @@ import uuid
 
 import pandas as pd
 
-from starloom.warehouse import Warehouse, quote_identifier
-
-DDL = {
-    "starloom_loads": """
-        CREATE TABLE IF NOT EXISTS {t} (
-            load_id String, run_id String, source String, entity String, run_date Date32,
-            partitions Array(Date32), rows_read UInt64, rows_loaded UInt64,
-            rows_quarantined UInt64, seconds Float64, started_at DateTime64(3, 'UTC'),
-            schema_version String, schema_changes Array(String),
-            high_water_from String, high_water String, rows_engine UInt64,
-            notes Array(String), file_errors Array(String)
-        ) ENGINE = MergeTree ORDER BY (source, entity, started_at)""",
-    "starloom_quarantine": """
-        CREATE TABLE IF NOT EXISTS {t} (
-            load_id String, source String, entity String, partition Date32,
-            file String, line Nullable(UInt64), reason String, record String,
-            quarantined_at DateTime64(3, 'UTC') DEFAULT now64(3)
-        ) ENGINE = MergeTree ORDER BY (source, entity, partition)""",
-    "starloom_manifest": """
-        CREATE TABLE IF NOT EXISTS {t} (
-            source String, entity String, file String, partition Date32, size UInt64,
-            sha256 String, load_id String, loaded_at DateTime64(3, 'UTC'), mtime_ns Int64
-        ) ENGINE = ReplacingMergeTree(loaded_at) ORDER BY (source, entity, file)""",
-}
-
-
-# Columns added after the first release, added to older warehouses on the fly.
-ADDED_COLUMNS = {
-    "starloom_loads": [
-        ("schema_version", "String"),
-        ("schema_changes", "Array(String)"),
-        ("high_water_from", "String"),
-        ("high_water", "String"),
-        ("rows_engine", "UInt64"),
-        ("notes", "Array(String)"),
-        ("file_errors", "Array(String)"),
-        ("run_id", "String"),
-    ],
-    "starloom_manifest": [("mtime_ns", "Int64")],
-}
-
-
-def ensure(wh: Warehouse) -> None:
-    for table, ddl in DDL.items():
-        wh.command(ddl.format(t=wh.qualified(table)))
-    for table, columns in ADDED_COLUMNS.items():
-        for name, ctype in columns:
-            wh.command(
-                f"ALTER TABLE {wh.qualified(table)} ADD COLUMN IF NOT EXISTS "
-                f"{quote_identifier(name)} {ctype}"
-            )
+from starloom.warehouse import Warehouse
+from starloom.warehouse.ddl import Ddl
 
 
 def new_load_id(source: str, entity: str) -> str:
@@ -87,7 +40,13 @@ def replace_quarantine(
     )
     where = {"s": source, "e": entity, "p": list(partitions)}
     if partitions and wh.scalar(f"SELECT count() {earlier}", where):  # a DELETE is a mutation
-        wh.command(f"DELETE {earlier}", where)
+        wh.command(
+            Ddl.of(wh).lightweight_delete(
+                "starloom_quarantine",
+                "source = {s:String} AND entity = {e:String} AND partition IN {p:Array(Date32)}",
+            ),
+            where,
+        )
     if len(bad):
         wh.insert_df(
             "starloom_quarantine",
@@ -98,14 +57,10 @@ def replace_quarantine(
 def forget_files(wh: Warehouse, source: str, entity: str) -> None:
     """The table's files are taken as never loaded: the next load reads them all."""
     where = {"s": source, "e": entity}
+    condition = "source = {s:String} AND entity = {e:String}"
     table = wh.qualified("starloom_manifest")
-    if wh.scalar(
-        f"SELECT count() FROM {table} WHERE source = {{s:String}} AND entity = {{e:String}}", where
-    ):
-        wh.command(
-            f"DELETE FROM {table} WHERE source = {{s:String}} AND entity = {{e:String}}",
-            where,
-        )
+    if wh.scalar(f"SELECT count() FROM {table} WHERE {condition}", where):
+        wh.command(Ddl.of(wh).lightweight_delete("starloom_manifest", condition), where)
 
 
 def manifest(wh: Warehouse, source: str, entity: str) -> pd.DataFrame:

@@ -49,7 +49,8 @@ from starloom.kernel import in_jupyter_kernel
 from starloom.project import Project
 from starloom.runs import current_run_id, forced
 from starloom.settings import Settings, parse_run_date
-from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse import Warehouse, quote_identifier, state
+from starloom.warehouse.ddl import Ddl, TableSpec, add_column
 
 # a load's rows wait in `_starloom_load_<8 hex>__<raw table>`: no raw table (raw_...) or
 # model is named so, and stale asides are found by that whole shape, never by a prefix
@@ -116,18 +117,27 @@ def _raw_columns(source: Source, entity: Entity) -> list[tuple[str, str]]:
     return cols + META_COLUMNS
 
 
-def _engine(source: Source, entity: Entity) -> str:
+LOADED_AT = ("_loaded_at", "DateTime64(3, 'UTC') DEFAULT now64(3)")
+BY_DAY = "toYYYYMMDD(_partition)"
+
+
+def _spec(source: Source, entity: Entity) -> TableSpec:
+    """The raw table's engine, partitions and sorting key."""
     keys = list(entity.contract.primary_key)
     if source.format == "debezium":
-        return cdc.engine_clause(keys)
+        return cdc.table_spec(keys)
     if entity.mode == "incremental":
-        order = ", ".join(quote_identifier(k) for k in [*keys, entity.cursor])
-        return (
-            "ReplacingMergeTree PARTITION BY toYYYYMMDD(_partition) "
-            f"ORDER BY ({order}, `_partition`)"
+        return TableSpec(
+            engine="ReplacingMergeTree",
+            order_by=tuple(quote_identifier(k) for k in [*keys, entity.cursor, "_partition"]),
+            partition_by=BY_DAY,
+            shard_by=tuple(keys),
         )
-    order = ", ".join(quote_identifier(k) for k in keys) or "tuple()"
-    return f"MergeTree PARTITION BY toYYYYMMDD(_partition) ORDER BY ({order})"
+    return TableSpec(
+        order_by=tuple(quote_identifier(k) for k in keys),
+        partition_by=BY_DAY,
+        shard_by=tuple(keys),
+    )
 
 
 def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None) -> list[str]:
@@ -138,14 +148,11 @@ def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None
     """
     source = source or Source(name=entity.source, kind="files", entities=(entity,))
     cols = _raw_columns(source, entity)
-    table = wh.qualified(entity.raw_table)
+    ddl = Ddl.of(wh)
     if not wh.table_exists(entity.raw_table):
-        body = ",\n  ".join(f"{quote_identifier(n)} {t}" for n, t in cols)
-        wh.command(
-            f"CREATE TABLE IF NOT EXISTS {table} (\n  {body},\n"
-            f"  `_loaded_at` DateTime64(3, 'UTC') DEFAULT now64(3)\n) ENGINE = "
-            + _engine(source, entity)
-        )
+        spec = _spec(source, entity)
+        for sql in ddl.create_table(entity.raw_table, [*cols, LOADED_AT], spec, True):
+            wh.command(sql)
         return []
     have = dict(
         wh.query_rows(
@@ -170,11 +177,10 @@ def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None
         order = list(want)
         for name in added:
             i = order.index(name)
-            place = f"AFTER {quote_identifier(order[i - 1])}" if i else "FIRST"
-            wh.command(
-                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {quote_identifier(name)} "
-                f"{want[name]} {place}"
-            )
+            after = order[i - 1] if i else None
+            action = add_column(name, want[name], after, first=not i, if_not_exists=True)
+            for sql in ddl.alter_columns(entity.raw_table, [action]):
+                wh.command(sql)
             changes.append(f"added column {name} {want[name]}")
         return changes
     policy = (
@@ -196,11 +202,13 @@ def _drop_stale_asides(wh: Warehouse, raw_table: str) -> None:
         "SELECT name FROM system.tables WHERE database = {d:String} AND match(name, {p:String})",
         {"d": wh.database, "p": f"^{ASIDE}[0-9a-f]{{8}}__{re.escape(raw_table)}$"},
     ):
-        wh.command(f"DROP TABLE IF EXISTS {wh.qualified(name)}")
+        for sql in Ddl.of(wh).drop_table(name):
+            wh.command(sql)
 
 
 def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path]) -> None:
     col_list = ", ".join(quote_identifier(n) for n in names)
+    settings = Ddl.of(wh).insert_settings or None  # on a cluster: complete when it returns
     for path in files:
         if wh.embedded and not engine_csv.has_glob(str(path)):
             wh.command(
@@ -210,14 +218,15 @@ def _insert_files(wh: Warehouse, target: str, names: list[str], files: list[Path
             )
         else:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=100_000):
-                wh.insert_arrow(target, pa.Table.from_batches([batch]))
+                wh.insert_arrow(target, pa.Table.from_batches([batch]), settings=settings)
 
 
-def _create_aside(wh: Warehouse, entity: Entity, load_id: str) -> str:
+def _create_aside(wh: Warehouse, source: Source, entity: Entity, load_id: str) -> str:
     """An empty table like the raw table, for this load's rows until they are swapped in."""
     _drop_stale_asides(wh, entity.raw_table)
     aside = f"{ASIDE}{load_id.rsplit('.', 1)[-1]}__{entity.raw_table}"
-    wh.command(f"CREATE TABLE {wh.qualified(aside)} AS {wh.qualified(entity.raw_table)}")
+    for sql in Ddl.of(wh).create_like(aside, entity.raw_table, _spec(source, entity)):
+        wh.command(sql)
     return aside
 
 
@@ -226,11 +235,12 @@ def _swap_partitions(
 ):
     """Each partition of the load replaces the raw table's (or drops it, if now empty);
     `whole`: the raw table's other partitions are dropped too (a snapshot replaces all)."""
-    table = wh.qualified(entity.raw_table)
+    ddl, table = Ddl.of(wh), entity.raw_table
     # a kill between (or inside) partition moves leaves this marker: a reader can tell, and
     # the next load, which finds the files of these days unrecorded, moves them again
-    marker = wh.qualified(f"_starloom_moving__{entity.raw_table}")
-    wh.command(f"CREATE TABLE IF NOT EXISTS {marker} (started DateTime) ENGINE = TinyLog")
+    marker = f"_starloom_moving__{entity.raw_table}"
+    for sql in ddl.create_marker(marker):
+        wh.command(sql)
     counts = dict(
         wh.query_rows(
             f"SELECT toYYYYMMDD(_partition), count() FROM {wh.qualified(aside)} GROUP BY 1"
@@ -239,21 +249,20 @@ def _swap_partitions(
     for day in partitions:
         pid = day.strftime("%Y%m%d")
         if counts.get(int(pid)):
-            wh.command(
-                f"ALTER TABLE {table} REPLACE PARTITION ID '{pid}' FROM {wh.qualified(aside)}"
-            )
+            wh.command(ddl.replace_partition(table, pid, aside))
         else:
-            wh.command(f"ALTER TABLE {table} DROP PARTITION ID '{pid}'")
+            wh.command(ddl.drop_partition(table, pid))
     if whole:
         keep = {d.strftime("%Y%m%d") for d in partitions}
         for (pid,) in wh.query_rows(
             "SELECT DISTINCT partition_id FROM system.parts WHERE database = {d:String} "
             "AND table = {t:String} AND active",
-            {"d": wh.database, "t": entity.raw_table},
+            {"d": wh.database, "t": ddl.local(table)},
         ):
             if pid not in keep:
-                wh.command(f"ALTER TABLE {table} DROP PARTITION ID '{pid}'")
-    wh.command(f"DROP TABLE IF EXISTS {marker}")
+                wh.command(ddl.drop_partition(table, pid))
+    for sql in ddl.drop_marker(marker):
+        wh.command(sql)
 
 
 # memory bounded: past 256 MB a sort or an aggregation spills to disk
@@ -306,8 +315,9 @@ def _later_duplicates(wh: Warehouse, entity: Entity, aside: str, key: list[str],
     )
     dups = wh.query_df(f"SELECT * FROM ({later}) WHERE n > 1 ORDER BY _source_file, _source_line")
     wh.command(
-        f"ALTER TABLE {table} DELETE WHERE concat(_source_file, ':', toString(_source_line)) "
-        "IN {ids:Array(String)}",
+        Ddl.of(wh).delete_rows(
+            aside, "concat(_source_file, ':', toString(_source_line)) IN {ids:Array(String)}"
+        ),
         {"ids": [f"{f}:{n}" for f, n in zip(dups._source_file, dups._source_line)]},
         settings={"mutations_sync": 2},
     )
@@ -663,7 +673,7 @@ def ingest(
     if source is not None:
         return _ingest_source(wh, project.source(source), run_date, tables, **options)
     with wh.session():
-        ledger.ensure(wh)  # the bookkeeping tables exist, sources or not
+        state.ensure(wh)  # the bookkeeping tables exist, sources or not
         frames = [
             _ingest_source(wh, project.sources[name], run_date, None, **options)
             for name in sorted(project.sources)
@@ -685,13 +695,14 @@ def _ingest_source(
     entities = [source.entity(t) for t in tables] if tables else list(source.entities)
     rows = []
     with wh.session():
-        ledger.ensure(wh)
+        state.ensure(wh)
         for entity in entities:
             until = run_date
             if reload:
                 with wh.writer_lock(entity.raw_table):
                     until = max(until, _latest_day(wh, entity) or until)  # reload what it held
-                    wh.command(f"DROP TABLE IF EXISTS {wh.qualified(entity.raw_table)}")
+                    for sql in Ddl.of(wh).drop_table(entity.raw_table):
+                        wh.command(sql)
                     ledger.forget_files(wh, source.name, entity.name)
             whole = (full_refresh or reload) and source.kind == "files"
             days = (dt.date.min, until) if whole else None
@@ -741,7 +752,7 @@ def reingest(wh: Warehouse, source: str, *, start, end) -> pd.DataFrame:
     source = Project(wh.settings).source(source)
     rows, run_id = [], current_run_id()
     with wh.session():
-        ledger.ensure(wh)
+        state.ensure(wh)
         for entity in source.entities:
             if source.kind == "files":
                 rows.append(_ingest_entity(wh, source, entity, end, (start, end), run_id))
@@ -798,7 +809,7 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, ru
         tasks, partitions = [], plan.days
     planned = time.perf_counter()
     aside_made = bool(partitions) and not cdc_events
-    aside = _create_aside(wh, entity, load_id) if aside_made else entity.raw_table
+    aside = _create_aside(wh, source, entity, load_id) if aside_made else entity.raw_table
     refused_days: set[dt.date] = set()
     file_errors: list[str] = []
     rows_in_table = None
@@ -856,7 +867,8 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, ru
             _swap_partitions(wh, entity, aside, partitions, whole)
     finally:
         if aside_made:
-            wh.command(f"DROP TABLE IF EXISTS {wh.qualified(aside)}")
+            for sql in Ddl.of(wh).drop_table(aside):
+                wh.command(sql)
     loaded = time.perf_counter()
     bad = pd.concat(
         [b for b in [*(r["bad"] for r in results), duplicates] if len(b)]

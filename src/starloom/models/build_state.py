@@ -30,14 +30,10 @@ import json
 
 from starloom.models.definition import Model
 from starloom.models.materializations.shared import DATA
-from starloom.warehouse import Warehouse
+from starloom.warehouse import Warehouse, state
+from starloom.warehouse.ddl import Ddl
 
 TABLE = "starloom_builds"
-_DDL = """
-    CREATE TABLE IF NOT EXISTS {t} (
-        model String, run_id String, built_at DateTime64(3, 'UTC'),
-        signature String, version String
-    ) ENGINE = ReplacingMergeTree(built_at) ORDER BY model"""
 
 
 def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:
@@ -72,7 +68,7 @@ class BuildState:
 
     def __init__(self, wh: Warehouse, models: dict[str, Model], params_of):
         self.wh, self.models, self.params_of = wh, models, params_of
-        ensure(wh)
+        state.ensure(wh)
         self.recorded = last_builds(wh)
 
     def data_of(self, name: str) -> str:
@@ -107,10 +103,6 @@ class BuildState:
         record(self.wh, model.name, run_id, sig, version)
 
 
-def ensure(wh: Warehouse) -> None:
-    wh.command(_DDL.format(t=wh.qualified(TABLE)))
-
-
 def last_builds(wh: Warehouse) -> dict[str, tuple[str, str]]:
     """{model: (signature, version of its table)} as recorded at its last build."""
     rows = wh.query_rows(f"SELECT model, signature, version FROM {wh.qualified(TABLE)} FINAL")
@@ -127,7 +119,5 @@ def record(wh: Warehouse, model: str, run_id: str, sig: str, version: str) -> No
 
 def forget(wh: Warehouse, names: list[str]) -> None:
     """Forget the last builds of these models, so that the next build runs them."""
-    ensure(wh)
-    wh.command(
-        f"DELETE FROM {wh.qualified(TABLE)} WHERE model IN {{m:Array(String)}}", {"m": names}
-    )
+    state.ensure(wh)
+    wh.command(Ddl.of(wh).lightweight_delete(TABLE, "model IN {m:Array(String)}"), {"m": names})

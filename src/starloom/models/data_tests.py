@@ -38,7 +38,7 @@ import pandas as pd
 from starloom.errors import ModelError
 from starloom.ingestion.raw_names import raw_table
 from starloom.models.definition import Model
-from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse import Warehouse, quote_identifier, state
 
 SAMPLE_ROWS = 5
 RESULTS_TABLE = "starloom_test_results"
@@ -199,39 +199,7 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(_RESULTS_COLUMNS))
 
 
-_RESULTS_COLUMNS = {
-    "run_id": "String",
-    "model": "String",
-    "test": "String",
-    "column": "String",
-    "severity": "String",
-    "failures": "UInt64",
-    "status": "String",
-    "checked_at": "DateTime64(3, 'UTC')",
-    "sample": "String",
-}
-
-
-def ensure_results_table(wh: Warehouse) -> None:
-    """Create starloom_test_results, or add the columns an older version lacked."""
-    body = ", ".join(f"{quote_identifier(c)} {t}" for c, t in _RESULTS_COLUMNS.items())
-    wh.command(
-        f"CREATE TABLE IF NOT EXISTS {wh.qualified(RESULTS_TABLE)} ({body}) "
-        "ENGINE = MergeTree ORDER BY (model, checked_at)"
-    )
-    have = {
-        r[0]
-        for r in wh.query_rows(
-            "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
-            {"d": wh.database, "t": RESULTS_TABLE},
-        )
-    }
-    for column, ctype in _RESULTS_COLUMNS.items():
-        if column not in have:
-            wh.command(
-                f"ALTER TABLE {wh.qualified(RESULTS_TABLE)} "
-                f"ADD COLUMN IF NOT EXISTS {quote_identifier(column)} {ctype}"
-            )
+_RESULTS_COLUMNS = {c.name: c.type for c in state.TABLES[RESULTS_TABLE].columns}
 
 
 def record_results(wh: Warehouse, rows: list[dict]) -> None:
@@ -239,7 +207,7 @@ def record_results(wh: Warehouse, rows: list[dict]) -> None:
     if not rows:
         return
     with wh.session():
-        ensure_results_table(wh)
+        state.ensure(wh)
         df = pd.DataFrame(rows)
         for column, ctype in _RESULTS_COLUMNS.items():
             if column not in df:
@@ -251,7 +219,7 @@ def latest_results(wh: Warehouse) -> pd.DataFrame:
     """The latest result of every (model, test, column), newest first."""
     if not wh.table_exists(RESULTS_TABLE):
         return pd.DataFrame(columns=list(_RESULTS_COLUMNS))
-    ensure_results_table(wh)
+    state.ensure(wh)
     return wh.query_df(
         f"SELECT * FROM {wh.qualified(RESULTS_TABLE)} ORDER BY checked_at DESC "
         "LIMIT 1 BY model, test, column"

@@ -23,7 +23,7 @@ import pandas as pd
 from starloom.errors import StarloomError
 from starloom.project import Project
 from starloom.runs import current_run_id
-from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse import Warehouse, quote_identifier, state
 
 FRESHNESS_TABLE = "starloom_freshness"
 DEFAULT_LOADED_AT = "_loaded_at"
@@ -115,13 +115,7 @@ def check_freshness(
             ],
         )  # fmt: skip
         if len(df):
-            wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified(FRESHNESS_TABLE)} (
-                run_id String, source String, `table` String, `column` String,
-                latest_at Nullable(DateTime64(3, 'UTC')), reference_at DateTime64(3, 'UTC'),
-                age_hours Nullable(Float64), warn_after_hours Nullable(Float64),
-                error_after_hours Nullable(Float64), status String,
-                checked_at DateTime64(3, 'UTC')
-            ) ENGINE = MergeTree ORDER BY (source, `table`, checked_at)""")
+            state.ensure(wh)
             wh.insert_df(FRESHNESS_TABLE, df)
     return df
 

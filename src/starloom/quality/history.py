@@ -20,24 +20,13 @@ from starloom.errors import StarloomError
 from starloom.project import Project
 from starloom.runs import current_run_id
 from starloom.settings import parse_run_date
-from starloom.warehouse import Warehouse, quote_identifier
+from starloom.warehouse import Warehouse, quote_identifier, state
 
 if TYPE_CHECKING:
     from starloom.models.definition import Model
 
 TABLE_STATS = "starloom_table_stats"
 COLUMN_STATS = "starloom_column_stats"
-
-
-def _ensure_history(wh: Warehouse) -> None:
-    wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified(TABLE_STATS)} (
-        run_id String, run_date Date32, recorded_at DateTime64(3, 'UTC'), `table` String,
-        partition_date Nullable(Date32), `rows` UInt64
-    ) ENGINE = MergeTree ORDER BY (`table`, recorded_at)""")
-    wh.command(f"""CREATE TABLE IF NOT EXISTS {wh.qualified(COLUMN_STATS)} (
-        run_id String, run_date Date32, recorded_at DateTime64(3, 'UTC'), `table` String,
-        `column` String, `rows` UInt64, nulls UInt64, null_rate Float64
-    ) ENGINE = MergeTree ORDER BY (`table`, `column`, recorded_at)""")
 
 
 def _models(project: Project) -> dict[str, Model]:
@@ -81,7 +70,7 @@ def record_stats(
     project = Project(wh.settings)
     models = _models(project)
     with wh.session():
-        _ensure_history(wh)
+        state.ensure(wh)
         for table in tables if tables is not None else _default_tables(wh, project, models):
             columns = wh.query_rows(
                 "SELECT name, type FROM system.columns WHERE database = {d:String} "

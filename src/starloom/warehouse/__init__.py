@@ -2,7 +2,9 @@
 starloom writes to it.
 
 client  the connection, queries, inserts, sessions and the writer lock
-ddl     CREATE / EXCHANGE / DROP statements, ON CLUSTER when a cluster is set
+ddl     the CREATE / ALTER / EXCHANGE / DROP statements of every table, ON CLUSTER when a
+        cluster is set (the writer lock of client is a table on the one server it talks to)
+state   the bookkeeping tables (starloom_*): their registry, versions and migration
 """
 
 from starloom.warehouse.client import Warehouse, connect, quote_identifier, quote_literal

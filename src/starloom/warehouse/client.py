@@ -93,6 +93,9 @@ class Warehouse:
         self._client = None
         self._depth = 0
         self._database_ready = False
+        # what has been checked on the open connection (starloom.warehouse.state), forgotten
+        # when it closes
+        self.prepared: set[str] = set()
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
         # seconds an idle embedded connection stays open (see the module docstring)
@@ -225,6 +228,7 @@ class Warehouse:
                 self._timer = None
             if self._client is None:
                 self._client = self._open()
+                self.prepared = set()
             self._depth += 1
         try:
             yield self

@@ -1,18 +1,23 @@
-"""The DDL the model runner sends, for one server or a cluster, as SQL strings (no engine).
+"""The DDL starloom sends, for one server or a cluster, as SQL strings (no engine).
 
-Every statement that creates, swaps, alters or drops a model's table is written here, so the
-runner works the same on embedded ClickHouse and on a cluster:
+Every statement that creates, swaps, alters or drops a table is written here: models, raw
+tables, the tables a load or a build fills aside, the marker tables of a move in progress,
+and the bookkeeping tables (starloom.warehouse.state). So everything works the same on
+embedded ClickHouse and on a cluster:
 
-- without a cluster, a model `x` is one table `x` with the engine its header names;
+- without a cluster, a table `x` is one table `x` with the engine it asks for;
 - with a cluster (`warehouse.cluster` in env.yaml or STARLOOM_CLUSTER), `x__local` holds the
   rows on every node (`ON CLUSTER`, engine `Replicated<engine>` with the replica path
   `/clickhouse/tables/{uuid}/{shard}`), and `x` is a `Distributed` table over it, sharded by
-  the model's unique key (so the rows of one key meet on one shard, as ReplacingMergeTree
+  the table's unique key (so the rows of one key meet on one shard, as ReplacingMergeTree
   needs) or at random. Swaps exchange the local tables: the Distributed table of a name
   always points at that name's local table, so it shows the new rows at once.
 
 Readers and `INSERT`s use the plain name `x` either way; `insert_settings` holds what a
 cluster needs for an insert through a Distributed table to be complete when it returns.
+Statements that change rows in place (a mutation's `ALTER TABLE ... DELETE`, a lightweight
+`DELETE FROM`) go to the local tables, ON CLUSTER. A marker table (`create_marker`) is one
+table of its own name on every node: its existence is all it says.
 """
 
 from __future__ import annotations
@@ -59,6 +64,11 @@ class Ddl:
     def on_cluster(self) -> str:
         return f" ON CLUSTER {quote_identifier(self.cluster)}" if self.cluster else ""
 
+    @classmethod
+    def of(cls, wh) -> Ddl:
+        """The statements for a Warehouse: its database, and its settings' cluster."""
+        return cls(wh.database, wh.settings.cluster)
+
     @property
     def insert_settings(self) -> dict:
         return {"distributed_foreground_insert": 1} if self.cluster else {}
@@ -73,31 +83,69 @@ class Ddl:
             return f"{name}({', '.join([REPLICA_PATH, *args])})"
         return f"{spec.engine}({', '.join(args)})" if args else spec.engine
 
-    def create_table(
-        self, table: str, columns: list[tuple[str, str]], spec: TableSpec
-    ) -> list[str]:
-        """CREATE TABLE statements (the local table, then the Distributed one on a cluster)."""
-        cols = ",\n    ".join(f"{quote_identifier(n)} {t}" for n, t in columns)
-        parts = [
-            f"CREATE TABLE {self.qualified(self.local(table))}{self.on_cluster} (\n    {cols}\n)",
-            f"ENGINE = {self.engine(spec)}",
-        ]
+    def _storage(self, spec: TableSpec) -> list[str]:
+        parts = [f"ENGINE = {self.engine(spec)}"]
         if spec.partition_by:
             parts.append(f"PARTITION BY {spec.partition_by}")
         parts.append(f"ORDER BY ({', '.join(spec.order_by) or 'tuple()'})")
+        return parts
+
+    def create_table(
+        self,
+        table: str,
+        columns: list[tuple[str, str]],
+        spec: TableSpec,
+        if_not_exists: bool = False,
+    ) -> list[str]:
+        """CREATE TABLE statements (the local table, then the Distributed one on a cluster).
+
+        A column's type may carry its default (`String DEFAULT ''`)."""
+        cols = ",\n    ".join(f"{quote_identifier(n)} {t}" for n, t in columns)
+        create = "CREATE TABLE IF NOT EXISTS" if if_not_exists else "CREATE TABLE"
+        parts = [
+            f"{create} {self.qualified(self.local(table))}{self.on_cluster} (\n    {cols}\n)",
+            *self._storage(spec),
+        ]
         out = ["\n".join(parts)]
         if self.cluster:
-            out.append(self._distributed(table, spec))
+            out.append(self._distributed(table, spec, if_not_exists))
         return out
 
-    def _distributed(self, table: str, spec: TableSpec) -> str:
+    def create_like(self, table: str, existing: str, spec: TableSpec) -> list[str]:
+        """An empty table with the columns of `existing` (on a cluster with the engine of
+        `spec`: a replicated table needs a replica path of its own)."""
+        if not self.cluster:
+            return [f"CREATE TABLE {self.qualified(table)} AS {self.qualified(existing)}"]
+        storage = " ".join(self._storage(spec))
+        return [
+            f"CREATE TABLE {self.qualified(self.local(table))}{self.on_cluster} "
+            f"AS {self.qualified(self.local(existing))} {storage}",
+            self._distributed(table, spec),
+        ]
+
+    def create_marker(self, table: str) -> list[str]:
+        """A table whose existence marks work in progress (one table of this name, on every
+        node of a cluster)."""
+        cols = f"{quote_identifier('started')} DateTime"
+        if not self.cluster:
+            return [f"CREATE TABLE IF NOT EXISTS {self.qualified(table)} ({cols}) ENGINE = TinyLog"]
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.qualified(table)}{self.on_cluster} ({cols}) "
+            + " ".join(self._storage(TableSpec()))
+        ]
+
+    def drop_marker(self, table: str) -> list[str]:
+        return [f"DROP TABLE IF EXISTS {self.qualified(table)}{self.on_cluster} SYNC"]
+
+    def _distributed(self, table: str, spec: TableSpec, if_not_exists: bool = False) -> str:
         key = (
             f"cityHash64({', '.join(quote_identifier(c) for c in spec.shard_by)})"
             if spec.shard_by
             else "rand()"
         )
+        create = "CREATE TABLE IF NOT EXISTS" if if_not_exists else "CREATE TABLE"
         return (
-            f"CREATE TABLE {self.qualified(table)}{self.on_cluster} "
+            f"{create} {self.qualified(table)}{self.on_cluster} "
             f"AS {self.qualified(self.local(table))} ENGINE = Distributed("
             f"{_literal(self.cluster)}, {_literal(self.database)}, "
             f"{_literal(self.local(table))}, {key})"
@@ -147,6 +195,24 @@ class Ddl:
             f"FROM {self.qualified(self.local(source))}"
         )
 
+    def drop_partition(self, target: str, partition_id: str) -> str:
+        """Drop one partition of `target`."""
+        return (
+            f"ALTER TABLE {self.qualified(self.local(target))}{self.on_cluster} "
+            f"DROP PARTITION ID {_literal(partition_id)}"
+        )
+
+    def delete_rows(self, table: str, where: str) -> str:
+        """A mutation deleting the rows of `table` where `where` holds (run it with the
+        setting mutations_sync to wait for it); `where` may hold query parameters."""
+        return (
+            f"ALTER TABLE {self.qualified(self.local(table))}{self.on_cluster} DELETE WHERE {where}"
+        )
+
+    def lightweight_delete(self, table: str, where: str) -> str:
+        """DELETE FROM: the rows are hidden at once and removed by later merges."""
+        return f"DELETE FROM {self.qualified(self.local(table))}{self.on_cluster} WHERE {where}"
+
     def alter_columns(self, table: str, actions: list[str]) -> list[str]:
         """ALTER TABLE with column actions (ADD/DROP/MODIFY COLUMN), on both tables of a cluster."""
         if not actions:
@@ -163,9 +229,18 @@ class Ddl:
         return f"DROP VIEW IF EXISTS {self.qualified(view)}{self.on_cluster} SYNC"
 
 
-def add_column(name: str, type_: str, after: str | None = None) -> str:
-    where = f" AFTER {quote_identifier(after)}" if after else ""
-    return f"ADD COLUMN {quote_identifier(name)} {type_}{where}"
+def add_column(
+    name: str,
+    type_: str,
+    after: str | None = None,
+    *,
+    first: bool = False,
+    if_not_exists: bool = False,
+) -> str:
+    """ADD COLUMN (its type may carry a DEFAULT), placed AFTER a column, FIRST, or last."""
+    where = f" AFTER {quote_identifier(after)}" if after else (" FIRST" if first else "")
+    exists = " IF NOT EXISTS" if if_not_exists else ""
+    return f"ADD COLUMN{exists} {quote_identifier(name)} {type_}{where}"
 
 
 def drop_column(name: str) -> str:

@@ -65,11 +65,12 @@ def move_partitions(ctx: BuildContext, aside: str, target: str, strategy: str) -
     # The engine does not move several partitions atomically, and a kill inside one REPLACE
     # can leave its old and new parts both visible. While the marker table exists, a reader
     # can tell the table is mid-move, and the next build rebuilds it whole.
-    marker = ctx.ddl.qualified(target + MOVING)
-    ctx.wh.command(f"CREATE TABLE IF NOT EXISTS {marker} (started DateTime) ENGINE = TinyLog")
+    for sql in ctx.ddl.create_marker(target + MOVING):
+        ctx.wh.command(sql)
     for (partition_id,) in ids:
         ctx.wh.command(statement(target, partition_id, aside))
-    ctx.wh.command(f"DROP TABLE IF EXISTS {marker}")
+    for sql in ctx.ddl.drop_marker(target + MOVING):
+        ctx.wh.command(sql)
 
 
 def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
@@ -81,7 +82,8 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
         outcome = build_aside_and_swap(ctx, model, target, render(False), spec)
         if upsert:
             final_view(ctx, model.name, target)
-        ctx.wh.command(f"DROP TABLE IF EXISTS {ctx.ddl.qualified(target + MOVING)}")
+        for sql in ctx.ddl.drop_marker(target + MOVING):
+            ctx.wh.command(sql)
         return outcome
 
     body = render(True)

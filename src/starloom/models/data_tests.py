@@ -103,7 +103,6 @@ def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
                     f"AND NOT has({{values_{i}:Array(String)}}, toString({col}))"
                 )
             elif test.kind == "relationships":
-                _check_target(wh, model, column, test.to, test.field)
                 other = wh.qualified(test.to)
                 field = "_to." + quote_identifier(test.field)  # never the outer column
                 sql = (
@@ -151,6 +150,10 @@ def run_model_tests(
     name = shown_as or table
     rows = []
     samples: dict[int, pd.DataFrame] = {}
+    for column, spec in model.config.columns.items():
+        for test in spec.tests:
+            if test.kind == "relationships":
+                _check_target(wh, model, column, test.to, test.field)
     for spec in tests_sql(wh, model, table):
         failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
         sample = ""

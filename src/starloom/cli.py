@@ -280,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if type(exc).__name__ == "TestFailure" else 2  # a failed test: as `test`
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `starloom sql ... | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
 
 
 def _select_option(parser) -> None:

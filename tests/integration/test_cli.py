@@ -92,3 +92,19 @@ def test_unreachable_server_is_a_clear_error(project, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "Could not reach the ClickHouse server at http://default@127.0.0.1:9" in err
     assert "unset STARLOOM_CLICKHOUSE_URL" in err
+
+
+def test_output_cut_short_by_the_reader_is_no_error(filled):
+    """`starloom sql ... | head -1`: no traceback about a broken pipe, exit status 0."""
+    import subprocess
+    import sys
+
+    script = "from starloom.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        f"{sys.executable} -c 'import sys; {script}' sql "
+        "'SELECT number FROM numbers(200000)' --max-rows 200000 | head -1; "
+        "exit ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.stdout == "number\n"
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

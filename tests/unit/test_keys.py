@@ -28,11 +28,12 @@ def test_every_key_table_in_the_docs_is_current():
 
 
 def _examples() -> list[str]:
-    return re.findall(r"```yaml\n(.*?)```", PAGE.read_text(), flags=re.S)
+    pages = (PAGE, DOCS / "howto.md")
+    return [t for p in pages for t in re.findall(r"```yaml\n(.*?)```", p.read_text(), flags=re.S)]
 
 
 def test_every_key_used_in_an_example_is_documented_and_every_example_loads(tmp_path):
-    loaded = 0
+    loaded = []
     for i, text in enumerate(_examples()):
         spec = yaml.safe_load(text)
         if "kind" not in spec:  # a fragment: the keys of one table, or of one column
@@ -40,9 +41,8 @@ def test_every_key_used_in_an_example_is_documented_and_every_example_loads(tmp_
         path = tmp_path / "sources" / f"example{i}.yml"
         path.parent.mkdir(exist_ok=True)
         path.write_text(text)
-        load_source(path, tmp_path)
-        loaded += 1
-    assert loaded >= 2
+        loaded.append(load_source(path, tmp_path).name)
+    assert len(loaded) >= 3 and "shop" in loaded  # sources.md's, and howto.md's
 
 
 @pytest.mark.parametrize("level", sorted(LEVELS))
@@ -77,8 +77,12 @@ def test_every_model_example_in_the_docs_loads(tmp_path):
 
     from starloom.models import load_models
 
-    examples = re.findall(r"```sql\n(.*?)```", (DOCS / "models.md").read_text(), flags=re.S)
-    assert len(examples) >= 2
+    examples = [
+        text
+        for page in ("models.md", "howto.md")
+        for text in re.findall(r"```sql\n(.*?)```", (DOCS / page).read_text(), flags=re.S)
+    ]
+    assert len(examples) >= 3
     for i, text in enumerate(examples):
         folder = tmp_path / str(i) / "marts"
         folder.mkdir(parents=True)

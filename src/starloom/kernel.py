@@ -3,6 +3,7 @@ message, not a traceback; and whether this process is such a kernel."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from starloom.errors import StarloomError
@@ -13,6 +14,19 @@ def in_jupyter_kernel() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython else None
     return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+HEADLESS_ENV = "STARLOOM_HEADLESS"  # "1" in the notebooks a pipeline run executes
+
+
+def interactive() -> bool:
+    """True on a terminal or in a Jupyter kernel a person works in, where a progress bar is
+    worth showing. A pipeline run's notebooks (set headless by starloom.pipeline.on_render:
+    their outputs are the reports), a log and a pipe get none. The bar is tqdm's text one,
+    which JupyterLab shows as it goes without ipywidgets."""
+    if os.environ.get(HEADLESS_ENV) == "1":
+        return False
+    return sys.stderr.isatty() or in_jupyter_kernel()
 
 
 def _short_error(shell, etype, value, tb, tb_offset=None):

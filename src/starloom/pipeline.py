@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from starloom import lineage, runs
+from starloom.kernel import HEADLESS_ENV
 from starloom.project import Project
 from starloom.publish.reports import (
     build_index,
@@ -60,6 +61,7 @@ def on_render(dag) -> None:
     reruns the notebooks, and a rerun notebook that skipped every file and model would
     force nothing."""
     runs.begin_run()
+    os.environ[HEADLESS_ENV] = "1"  # the notebooks' outputs are reports: no progress bars
     if rendering_forced():
         os.environ[runs.FORCE_ENV] = "1"
     else:

@@ -125,3 +125,15 @@ def test_ploomber_plot_works_offline(built):
     assert done.returncode == 0, done.stderr[-3000:]
     png = (root / "output" / "dag.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_the_executed_notebooks_hold_no_progress_bars(built):
+    """The executed notebooks are the reports: a pipeline run shows them no progress bar
+    (and no warning about the widgets one would need)."""
+    root, _ = built
+    notebooks = list((root / "output" / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 5
+    for notebook in notebooks:
+        text = notebook.read_text()
+        assert "TqdmWarning" not in text and "IProgress" not in text, notebook.name
+        assert "part/s]" not in text and "model/s]" not in text, notebook.name

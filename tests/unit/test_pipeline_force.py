@@ -3,12 +3,15 @@ on_render hook finds out whether Ploomber is rendering with force, on a real Plo
 
 from __future__ import annotations
 
+import os
+
 from ploomber import DAG
 from ploomber.executors import Serial
 from ploomber.products import File
 from ploomber.tasks import PythonCallable
 
 from starloom import pipeline, runs
+from starloom.kernel import HEADLESS_ENV, interactive
 
 
 def _write(product):
@@ -20,6 +23,7 @@ def _write(product):
 def test_on_render_tells_a_forced_build(tmp_path, monkeypatch):
     monkeypatch.delenv(runs.FORCE_ENV, raising=False)
     monkeypatch.delenv(runs.ENV, raising=False)  # on_render mints a run id
+    monkeypatch.delenv(HEADLESS_ENV, raising=False)  # and marks the notebooks headless
     seen = []
     dag = DAG(executor=Serial(build_in_subprocess=False))
     dag.on_render = lambda: (pipeline.on_render(None), seen.append(runs.forced()))
@@ -29,3 +33,4 @@ def test_on_render_tells_a_forced_build(tmp_path, monkeypatch):
     dag.build(force=True)
     dag.build()
     assert seen[-4:] == [False, False, True, False]
+    assert os.environ[HEADLESS_ENV] == "1" and not interactive()  # no bars in the reports

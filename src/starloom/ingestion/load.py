@@ -26,7 +26,6 @@ import glob
 import os
 import re
 import shutil
-import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from starloom.ingestion.csv_records import ends_open
 from starloom.ingestion.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
 from starloom.ingestion.sources import Entity, Source
 from starloom.ingestion.sql_extract import sql_tasks
-from starloom.kernel import in_jupyter_kernel
+from starloom.kernel import interactive
 from starloom.project import Project
 from starloom.runs import current_run_id, forced
 from starloom.settings import Settings, parse_run_date
@@ -65,19 +64,14 @@ META_COLUMNS = [  # a load's id and a file's name repeat on every row: LowCardin
 
 
 # -- running the tasks ----------------------------------------------------------------------
-def _interactive() -> bool:
-    """True on a terminal or in a Jupyter kernel, where a progress bar is worth showing."""
-    return sys.stderr.isatty() or in_jupyter_kernel()
-
-
 class _TaskProgress(Callback):
     """A tqdm bar over the Dask tasks of a load (shown only on a terminal or in Jupyter)."""
 
     def __init__(self, total: int, label: str):
         super().__init__()
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=label, unit="part", disable=not _interactive())
+        self.bar = tqdm(total=total, desc=label, unit="part", disable=not interactive())
 
     def _posttask(self, key, result, dsk, state, worker_id):
         self.bar.update(1)
@@ -90,11 +84,11 @@ def _compute(tasks: list, settings: Settings, label: str) -> list:
     """Run the tasks: on the dask.distributed scheduler if one is configured, else threads."""
     if settings.dask_scheduler:
         from distributed import Client, as_completed
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
         with (
             Client(settings.dask_scheduler) as client,
-            tqdm(total=len(tasks), desc=label, unit="part", disable=not _interactive()) as bar,
+            tqdm(total=len(tasks), desc=label, unit="part", disable=not interactive()) as bar,
         ):
             futures = client.compute(tasks)
             for _ in as_completed(futures):

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from starloom.errors import ModelError
 from starloom.ingestion.raw_names import raw_table
+from starloom.kernel import interactive
 from starloom.models import build_state, data_tests
 from starloom.models.definition import Model, build_order, load_models, render
 from starloom.models.materializations import BUILDERS, SKIPPABLE
@@ -142,7 +144,9 @@ def build(
                 {"d": wh.database, "s": ASIDE, "m": MOVING},
             )
         }
-        for name in names:
+        bar = tqdm(names, desc="models", unit="model", disable=not interactive(), leave=False)
+        for name in bar:
+            bar.set_postfix_str(name, refresh=True)
             model = models[name]
             started = time.perf_counter()
             storage = storage_of(model)

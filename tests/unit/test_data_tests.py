@@ -80,3 +80,17 @@ def test_malformed_declarations_say_what_to_write(meta, message):
     with pytest.raises(ModelError, match="fct_x.sql") as info:
         _sql(meta)
     assert message in str(info.value)
+
+
+def test_a_failing_rows_missing_values_read_null_in_the_message():
+    import numpy as np
+    import pandas as pd
+
+    sample = pd.DataFrame(
+        {"id": [1, 2], "amount": [np.nan, 1.5], "name": [None, "x"],
+         "at": pd.to_datetime([None, "2024-01-01"])}
+    )  # fmt: skip
+    assert data_tests._sample_text(sample) == (
+        "{id: 1, amount: NULL, name: NULL, at: NULL}; "
+        "{id: 2, amount: 1.5, name: x, at: 2024-01-01 00:00:00}"
+    )

@@ -134,7 +134,9 @@ def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
 
 
 def _sample_text(sample: pd.DataFrame) -> str:
-    rows = sample.astype(str).to_dict(orient="records")
+    """The failing rows as `{column: value, ...}`; a missing value as NULL (as in SQL),
+    whichever of None, NaN or NaT pandas holds it as."""
+    rows = sample.astype(object).where(sample.notna(), "NULL").to_dict(orient="records")
     return "; ".join("{" + ", ".join(f"{k}: {v}" for k, v in r.items()) + "}" for r in rows)
 
 

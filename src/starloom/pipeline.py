@@ -10,11 +10,15 @@ tasks:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import os
+import time
 from pathlib import Path
 
 from starloom import lineage, runs
+from starloom.errors import StarloomError
+from starloom.ingestion.sources import entity_files
 from starloom.kernel import HEADLESS_ENV
 from starloom.project import Project
 from starloom.publish.reports import (
@@ -35,6 +39,43 @@ NOTEBOOK_EXECUTION = {
     "progress_bar": False,
     "extra_arguments": ["--IPKernelApp.log_level=CRITICAL"],
 }
+
+
+# A step that must see every new data file or SQL file has `stamp: "ingest {{now}}"` (or
+# "models {{now}}") in pipeline.yaml: a plain `ploomber build` runs it every time, and
+# `starloom run` puts the fingerprint of what it reads in place of the time
+# (starloom.ploomber_build), so that it runs, and the steps after it, only when that changed.
+
+
+def input_fingerprints(project: Project) -> dict[str, str]:
+    """{"ingest": fingerprint, "models": fingerprint}. The ingest step reads sources/*.yml
+    and every file their tables match (by name, size and modification time, as the
+    manifest first compares them); the build step reads sql/. A database source, or files
+    behind a URL, cannot be fingerprinted cheaply: then the ingest step runs every time."""
+    ingest, models = hashlib.sha256(), hashlib.sha256()
+    for path in sorted(project.sources_dir.glob("*.yml")):
+        ingest.update(path.name.encode() + b"\0" + path.read_bytes())
+    try:
+        sources = list(project.sources.values())
+    except StarloomError:
+        sources = []  # the ingest step runs, and says what is wrong
+        ingest.update(str(time.time_ns()).encode())
+    for source in sorted(sources, key=lambda s: s.name):
+        if source.kind != "files":
+            ingest.update(str(time.time_ns()).encode())  # a database may have new rows
+            continue
+        for entity in source.entities:
+            for name in entity_files(project.root, entity):
+                if "://" in name:
+                    ingest.update(str(time.time_ns()).encode())
+                    continue
+                stat = os.stat(name)
+                ingest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    if project.sql_dir.is_dir():
+        for path in sorted(project.sql_dir.rglob("*.sql")):
+            models.update(str(path.relative_to(project.sql_dir)).encode() + b"\0")
+            models.update(path.read_bytes())
+    return {"ingest": ingest.hexdigest()[:16], "models": models.hexdigest()[:16]}
 
 
 def rendering_forced() -> bool:

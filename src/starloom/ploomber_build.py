@@ -148,6 +148,24 @@ def _skip_iri_grammars() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 
+def stamp_inputs(dag, project_dir: Path) -> None:
+    """Each step whose `stamp` is "ingest <time>" or "models <time>" (pipeline.yaml gives
+    `"ingest {{now}}"`) gets the fingerprint of what it reads instead of the time
+    (starloom.pipeline.input_fingerprints): Ploomber then runs it, and what comes after it,
+    only when a data file, a source or a model changed."""
+    from starloom.pipeline import input_fingerprints
+    from starloom.project import Project
+
+    prints: dict[str, str] | None = None
+    for name in dag:
+        params = dag[name].params
+        stamp = params.to_dict().get("stamp")
+        kind = stamp.split(" ", 1)[0] if isinstance(stamp, str) else ""
+        if kind in ("ingest", "models"):
+            prints = prints or input_fingerprints(Project.load(project_dir))
+            params._setitem("stamp", f"{kind} {prints[kind]}")  # Params are read-only
+
+
 def build(
     args: Sequence[str] = (), project_dir: Path | None = None, progress: bool | None = None
 ) -> BuildResult:
@@ -174,6 +192,7 @@ def build(
     with _as_command_line(root, args), quiet_warnings():
         try:
             dag, parsed = _parser().load_from_entry_point_arg()
+            stamp_inputs(dag, root)
             result.run_date = str(
                 getattr(parsed, "env__run_date", None)
                 or load_settings(root).raw.get("run_date")

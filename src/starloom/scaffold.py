@@ -131,8 +131,10 @@ dask_scheduler: ""
 """
 
 PIPELINE = """# The pipeline: task wiring only. `starloom run` (Ploomber's build) runs what is new.
-# The ingest and build steps run every time (`stamp`): they skip unchanged files and models
-# themselves, so new data and new SQL files are picked up without editing this file.
+# The ingest and build steps run when what they read changed (`stamp`: `starloom run` puts a
+# fingerprint of the data files and sources/, or of sql/, in place of the time; a plain
+# `ploomber build` runs them every time), so new data files and new SQL files are picked up
+# without editing this file, and a run with nothing new runs nothing.
 meta:
   extract_upstream: false
   extract_product: false
@@ -152,7 +154,7 @@ tasks:
       nb: output/notebooks/01_ingest.ipynb
     params:
       run_date: "{{run_date}}"
-      stamp: "{{now}}"
+      stamp: "ingest {{now}}"
 
   - source: notebooks/02_build_models.ipynb
     name: build_models
@@ -162,7 +164,7 @@ tasks:
       nb: output/notebooks/02_build_models.ipynb
     params:
       run_date: "{{run_date}}"
-      stamp: "{{now}}"
+      stamp: "models {{now}}"
 
   - source: notebooks/03_report.ipynb
     name: report
@@ -366,7 +368,7 @@ def _notebook(title: str, doc: str, cells: list[str]) -> str:
     out = [
         {"cell_type": "markdown", "metadata": {}, "source": f"# {title}\n{doc}"},
         code(
-            'run_date = "2024-01-03"\nstamp = ""  # when the run started (makes the step run)\n'
+            'run_date = "2024-01-03"\nstamp = ""  # what the step reads changed (makes it run)\n'
             "upstream = None\nproduct = None",
             tags=["parameters"],
         ),

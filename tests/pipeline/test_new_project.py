@@ -33,6 +33,10 @@ def test_init_then_run_then_add_a_file_and_a_model(tmp_path):
     assert (root / "output/reports/03_report.html").is_file()
     tests = wh.query_rows("SELECT DISTINCT status FROM starloom_test_results")
     assert tests == [("pass",)]
+    # nothing new: nothing runs (the steps' stamps are fingerprints of what they read)
+    idle = run_tool(root, "starloom", "run", timeout=900)
+    assert idle.returncode == 0, idle.stdout[-3000:] + idle.stderr[-3000:]
+    assert "  tasks   0 ran, 6 up to date" in idle.stdout.splitlines(), idle.stdout
 
     (root / "data/example/sales_2024-01-03_late.csv").write_text(
         "sale_id;sold_at;customer;amount;channel\n8;2024-01-03 23:00:00;Edsger;1.00;web\n"

@@ -22,7 +22,6 @@ starloom.ingestion.cdc.
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import os
 import re
 import shutil
@@ -42,7 +41,7 @@ from starloom.ingestion import cdc, engine_csv, ledger
 from starloom.ingestion.contracts import Contract
 from starloom.ingestion.csv_records import ends_open
 from starloom.ingestion.readers import QUARANTINE_COLUMNS, READERS, csv_columns, scan
-from starloom.ingestion.sources import Entity, Source
+from starloom.ingestion.sources import Entity, Source, entity_files
 from starloom.ingestion.sql_extract import sql_tasks
 from starloom.kernel import interactive
 from starloom.project import Project
@@ -366,16 +365,6 @@ def _file_date(path: str, entity: Entity, run_date: dt.date, where: str) -> dt.d
         raise SourceError(f"{path}: {m.group(0)} is not a real day.") from None
 
 
-def _glob(pattern: str) -> list[str]:
-    """Files matching a local glob or an fsspec URL glob (s3://bucket/day=*/x.csv), sorted."""
-    if "://" not in pattern:
-        return sorted(glob.glob(pattern))
-    import fsspec
-
-    fs, _, _ = fsspec.core.get_fs_token_paths(pattern)
-    return sorted(fs.unstrip_protocol(p) for p in fs.glob(pattern))
-
-
 @dataclass
 class _FilePlan:
     """The files of one load: by day, with their fingerprints and (CSV) byte ranges."""
@@ -423,12 +412,7 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
     next to nothing, where reading it first cost a second per GB).
     """
     project = wh.settings.project_dir
-    pattern = (
-        entity.path
-        if "://" in entity.path or entity.path.startswith("/")
-        else os.path.join(glob.escape(str(project)), entity.path)  # the project may hold [*?
-    )
-    paths = _glob(pattern)
+    paths = entity_files(project, entity)
     where = f"{source.name}.{entity.name}"
     if not paths:
         raise SourceError(

@@ -14,6 +14,7 @@ so credentials never sit in the repository.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from dataclasses import dataclass
@@ -102,6 +103,23 @@ class Entity:
     @property
     def raw_table(self) -> str:
         return raw_table(self.source, self.name)
+
+
+def entity_files(project_dir: Path, entity: Entity) -> list[str]:
+    """The files of a files-source table, sorted: its `path` glob, relative to the project
+    unless absolute or a URL (s3://bucket/day=*/x.csv, through fsspec). The project's own
+    folder is escaped: a `[`, `*` or `?` in it is part of a name, not of the pattern."""
+    if "://" in entity.path:
+        import fsspec
+
+        fs, _, _ = fsspec.core.get_fs_token_paths(entity.path)
+        return sorted(fs.unstrip_protocol(p) for p in fs.glob(entity.path))
+    pattern = (
+        entity.path
+        if entity.path.startswith("/")
+        else os.path.join(glob.escape(str(project_dir)), entity.path)
+    )
+    return sorted(glob.glob(pattern))
 
 
 @dataclass(frozen=True)

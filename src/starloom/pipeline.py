@@ -78,41 +78,63 @@ def input_fingerprints(project: Project) -> dict[str, str]:
     return {"ingest": ingest.hexdigest()[:16], "models": models.hexdigest()[:16]}
 
 
+def _ploomber_frame(name: str):
+    """The innermost frame of Ploomber's function `name` on the stack, or None."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code.co_name == name and str(frame.f_globals.get("__name__", "")).startswith(
+            "ploomber."
+        ):
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def rendering_for_a_build() -> bool:
+    """Whether the DAG renders because it is being built (`ploomber build`, `starloom run`,
+    `dag.build()`), not only rendered: JupyterLab's Ploomber extension renders the DAG,
+    with force, in the server each time a notebook opens, and that must change nothing in
+    the server's environment, which every kernel it starts inherits."""
+    return _ploomber_frame("_build") is not None
+
+
 def rendering_forced() -> bool:
     """Whether the DAG rendering now was asked to force (`ploomber build --force`,
     `starloom run --force`, `dag.build(force=True)`). Ploomber hands `force` to the render
     that calls the on_render hook, not to the hook itself, so it is read from that frame
     (tests/unit/test_pipeline_force.py builds a DAG both ways to keep this true)."""
-    frame = inspect.currentframe()
-    while frame is not None:
-        if (
-            frame.f_code.co_name == "_render_current"
-            and str(frame.f_globals.get("__name__", "")).startswith("ploomber.")
-            and "force" in frame.f_locals
-        ):
-            return bool(frame.f_locals["force"])
-        frame = frame.f_back
-    return False
+    frame = _ploomber_frame("_render_current")
+    return bool(frame is not None and frame.f_locals.get("force"))
 
 
 def on_render(dag) -> None:
-    """pipeline.yaml `on_render`: mint the run id every task of this build stamps, and run
-    the notebooks quietly (a task's own `executor_params` win). A build with --force makes
-    the notebooks' ingest and build redo their work too (starloom.runs.forced): forcing
-    reruns the notebooks, and a rerun notebook that skipped every file and model would
-    force nothing."""
-    runs.begin_run()
-    os.environ[HEADLESS_ENV] = "1"  # the notebooks' outputs are reports: no progress bars
-    if rendering_forced():
-        os.environ[runs.FORCE_ENV] = "1"
-    else:
-        os.environ.pop(runs.FORCE_ENV, None)
+    """pipeline.yaml `on_render`: when the DAG is built, mint the run id every task of this
+    build stamps, mark the notebooks headless (their outputs are the reports: no progress
+    bars), and with --force make the notebooks' ingest and build redo their work too
+    (starloom.runs.forced): forcing reruns the notebooks, and a rerun notebook that skipped
+    every file and model would force nothing. The notebooks run quietly (a task's own
+    `executor_params` win). A render that is not a build (JupyterLab's) changes nothing;
+    on_finish and on_failure take the build's marks back."""
     for name in dag or ():
         task = dag[name]
         params = getattr(task, "executor_params", None)
         if getattr(task, "executor", None) == "papermill" and isinstance(params, dict):
             for key, value in NOTEBOOK_EXECUTION.items():
                 params.setdefault(key, value)
+    if not rendering_for_a_build():
+        return
+    runs.begin_run()
+    os.environ[HEADLESS_ENV] = "1"
+    if rendering_forced():
+        os.environ[runs.FORCE_ENV] = "1"
+    else:
+        os.environ.pop(runs.FORCE_ENV, None)
+
+
+def _build_over() -> None:
+    """The build's marks off this process's environment (it may go on: a kernel, a script)."""
+    os.environ.pop(runs.FORCE_ENV, None)
+    os.environ.pop(HEADLESS_ENV, None)
 
 
 def on_finish(dag, report=None) -> None:
@@ -123,11 +145,13 @@ def on_finish(dag, report=None) -> None:
         elapsed = dict(zip(values["name"], map(float, values["Elapsed (s)"])))
     except (AttributeError, KeyError, TypeError, ValueError):
         pass
+    _build_over()
     lineage.emit_dag_events(dag, elapsed=elapsed)
 
 
 def on_failure(dag, traceback) -> None:
     """pipeline.yaml `on_failure`: lineage events, the failed tasks as FAIL."""
+    _build_over()
     lineage.emit_dag_events(dag, error=str((traceback or {}).get("build", "")))
 
 

@@ -187,7 +187,7 @@ def build(
         progress = sys.stderr.isatty()
     os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
     os.environ.setdefault("PLOOMBER_VERSION_CHECK_DISABLED", "1")
-    result = BuildResult(status=1, run_id=runs.begin_run())  # on_render may mint another
+    result = BuildResult(status=1)  # its run id: the one on_render mints
     dag = report = None
     with _as_command_line(root, args), quiet_warnings():
         try:

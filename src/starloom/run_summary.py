@@ -115,11 +115,11 @@ def read_run(wh: Warehouse, run_id: str) -> dict:
 
     found: dict = {"loads": {}, "built": [], "skipped": [], "tests": {}}
     with wh.session():
-        if wh.table_exists("starloom_loads") and "run_id" in _columns(wh, "starloom_loads"):
+        if "run_id" in wh.column_names("starloom_loads"):  # [] before the first load
             for source, entity, rows, bad in wh.query_rows(
                 "SELECT source, entity, sum(rows_loaded), sum(rows_quarantined) "
-                "FROM starloom_loads WHERE run_id = {r:String} GROUP BY source, entity "
-                "ORDER BY source, entity",
+                f"FROM {wh.qualified('starloom_loads')} WHERE run_id = {{r:String}} "
+                "GROUP BY source, entity ORDER BY source, entity",
                 {"r": run_id},
             ):
                 found["loads"][raw_table(source, entity)] = (int(rows), int(bad))
@@ -134,22 +134,13 @@ def read_run(wh: Warehouse, run_id: str) -> dict:
         if wh.table_exists("starloom_test_results"):
             found["tests"] = dict(
                 wh.query_rows(
-                    "SELECT status, toInt64(count()) FROM starloom_test_results "
+                    "SELECT status, toInt64(count()) "
+                    f"FROM {wh.qualified('starloom_test_results')} "
                     "WHERE run_id = {r:String} GROUP BY status",
                     {"r": run_id},
                 )
             )
     return found
-
-
-def _columns(wh: Warehouse, table: str) -> set[str]:
-    return {
-        name
-        for (name,) in wh.query_rows(
-            "SELECT name FROM system.columns WHERE database = {d:String} AND table = {t:String}",
-            {"d": wh.database, "t": table},
-        )
-    }
 
 
 def summarize(

@@ -25,22 +25,23 @@ ENV = "STARLOOM_RUN_ID"
 FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
 UP_TO_DATE = "up to date"  # the mode of a model a build skipped (starloom.models.build_state)
-_minted = ""  # the id this process minted itself (replaced when a new pipeline run starts)
+MINTED_ENV = "STARLOOM_RUN_ID_MINTED"  # the last id starloom minted, seen by child processes
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def _mint() -> str:
+    value = new_run_id()
+    os.environ[ENV] = os.environ[MINTED_ENV] = value
+    return value
+
+
 def current_run_id() -> str:
     """The run id of the work in progress: the environment's, else one minted now and kept
     for the rest of this process (and the processes it starts)."""
-    global _minted
-    value = os.environ.get(ENV, "").strip()
-    if not value:
-        value = _minted = new_run_id()
-        os.environ[ENV] = value
-    return value
+    return os.environ.get(ENV, "").strip() or _mint()
 
 
 def forced() -> bool:
@@ -52,14 +53,13 @@ def forced() -> bool:
 
 
 def begin_run() -> str:
-    """Start a pipeline run: a new id, unless the caller set one in the environment."""
-    global _minted
+    """Start a pipeline run: a new id, unless an orchestrator set one in the environment.
+    An id starloom minted itself, in this process or in the one that started it (a
+    notebook that ran `!starloom run`, a backfill's days), is not kept: each run is one."""
     given = os.environ.get(ENV, "").strip()
-    if given and given != _minted:
+    if given and given != os.environ.get(MINTED_ENV, ""):
         return given
-    _minted = new_run_id()
-    os.environ[ENV] = _minted
-    return _minted
+    return _mint()
 
 
 def record_models(wh, run_id: str, builds: list[dict]) -> None:

@@ -31,7 +31,6 @@ import json
 from starloom.models.definition import Model
 from starloom.models.materializations.shared import DATA
 from starloom.warehouse import Warehouse, state
-from starloom.warehouse.ddl import Ddl
 
 TABLE = "starloom_builds"
 
@@ -115,9 +114,3 @@ def record(wh: Warehouse, model: str, run_id: str, sig: str, version: str) -> No
         "VALUES ({m:String}, {r:String}, {b:DateTime64(3, 'UTC')}, {s:String}, {v:String})",
         {"m": model, "r": run_id, "b": dt.datetime.now(dt.UTC), "s": sig, "v": version},
     )
-
-
-def forget(wh: Warehouse, names: list[str]) -> None:
-    """Forget the last builds of these models, so that the next build runs them."""
-    state.ensure(wh)
-    wh.command(Ddl.of(wh).lightweight_delete(TABLE, "model IN {m:Array(String)}"), {"m": names})

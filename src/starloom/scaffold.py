@@ -40,8 +40,9 @@ date, tests passed and failed. `make build`, `make test` and `make lab` do the s
 `starloom run`, `pytest` and `starloom lab`.
 
 New data files and new SQL files are picked up by the next run: the ingest and build
-steps always run, and skip what has not changed (files by size and checksum, models by
-their SQL and inputs).
+steps run when a data file, a source or a model changed, and then skip themselves what
+has not (files by size and checksum, models by their SQL and inputs). A run with nothing
+new runs nothing.
 
 ## Add your data
 

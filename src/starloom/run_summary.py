@@ -115,7 +115,8 @@ def read_run(wh: Warehouse, run_id: str) -> dict:
 
     found: dict = {"loads": {}, "built": [], "skipped": [], "tests": {}}
     with wh.session():
-        if "run_id" in wh.column_names("starloom_loads"):  # [] before the first load
+        loads_columns = {name for name, _ in wh.columns("starloom_loads")}  # none before a load
+        if "run_id" in loads_columns:
             for source, entity, rows, bad in wh.query_rows(
                 "SELECT source, entity, sum(rows_loaded), sum(rows_quarantined) "
                 f"FROM {wh.qualified('starloom_loads')} WHERE run_id = {{r:String}} "

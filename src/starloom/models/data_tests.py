@@ -66,7 +66,7 @@ def _check_target(wh: Warehouse, model: Model, column: str, to: str, field: str)
     """A relationships test's model and column exist; else an error saying what to fix
     (ClickHouse would read a missing column as the outer one, or refuse the query with a
     message about correlated subqueries)."""
-    names = wh.column_names(to)
+    names = [name for name, _ in wh.columns(to)]
     where = f"{model.path}: the relationships test of column {column}"
     if not names:
         raise ModelError(

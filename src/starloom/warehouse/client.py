@@ -427,14 +427,16 @@ class Warehouse:
             )
         )
 
-    def column_names(self, table: str) -> list[str]:
-        """The columns of `table`, in order ([] when there is no such table)."""
-        rows = self.query_rows(
-            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
-            "ORDER BY position",
-            {"db": self.database, "t": table},
-        )
-        return [name for (name,) in rows]
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """(name, type) of each column of `table`, in order ([] when there is no such table)."""
+        return [
+            (name, ctype)
+            for name, ctype in self.query_rows(
+                "SELECT name, type FROM system.columns WHERE database = {db:String} "
+                "AND table = {t:String} ORDER BY position",
+                {"db": self.database, "t": table},
+            )
+        ]
 
     def tables(self) -> list[str]:
         rows = self.query_rows(

@@ -38,7 +38,6 @@ from starloom.models.materializations.shared import (
     query_columns,
     spec_of,
     storage_of,
-    table_columns,
     table_engine,
 )
 
@@ -98,6 +97,6 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
         new_columns,
         spec,
         lambda aside: move_partitions(ctx, aside, target, strategy),
-        columns=table_columns(ctx.wh, target),
+        columns=ctx.wh.columns(target),
     )
     return Outcome(tests, "incremental", rows)

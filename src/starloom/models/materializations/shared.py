@@ -70,15 +70,6 @@ def query_columns(wh: Warehouse, body: str, params: dict) -> list[tuple[str, str
     return [(r[0], r[1]) for r in rows]
 
 
-def table_columns(wh: Warehouse, table: str) -> list[tuple[str, str]]:
-    rows = wh.query_rows(
-        "SELECT name, type FROM system.columns WHERE database = {d:String} AND table = {t:String} "
-        "ORDER BY position",
-        {"d": wh.database, "t": table},
-    )
-    return [(r[0], r[1]) for r in rows]
-
-
 def table_engine(wh: Warehouse, table: str) -> str | None:
     return wh.scalar(
         "SELECT engine FROM system.tables WHERE database = {d:String} AND name = {n:String}",
@@ -120,7 +111,7 @@ def apply_schema_policy(
 
     `ignore` names columns of the table that the SELECT does not produce (a snapshot's own).
     """
-    old = [(n, t) for n, t in table_columns(ctx.wh, table) if n not in ignore]
+    old = [(n, t) for n, t in ctx.wh.columns(table) if n not in ignore]
     changes = schema_changes(old, new)
     if not any(changes.values()):
         return False

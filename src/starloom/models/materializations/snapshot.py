@@ -46,7 +46,6 @@ from starloom.models.materializations.shared import (
     drop,
     final_view,
     query_columns,
-    table_columns,
     table_engine,
 )
 from starloom.warehouse import quote_identifier
@@ -101,7 +100,7 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
     else:
         apply_schema_policy(ctx, model, data, source_columns, ignore={n for n, _ in extra})
     final_view(ctx, model.name, data, hidden=[VERSION])
-    all_columns = table_columns(wh, data)
+    all_columns = wh.columns(data)
     present = [c for c in all_columns if c[0] in names]
     version = int(wh.scalar(f"SELECT max({VERSION}) FROM {ddl.qualified(data)}") or 0) + 1
 

@@ -12,8 +12,10 @@ Their columns are declared in starloom.warehouse.state, which creates and migrat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 
@@ -26,8 +28,25 @@ def new_load_id(source: str, entity: str) -> str:
     return f"{source}.{entity}.{stamp}.{uuid.uuid4().hex[:8]}"
 
 
-def record_load(wh: Warehouse, row: dict) -> None:
-    wh.insert_df("starloom_loads", pd.DataFrame([row]))
+@contextlib.contextmanager
+def load_records(wh: Warehouse) -> Iterator[Callable[[dict], None]]:
+    """A function recording a load's summary row in starloom_loads for the block: a load
+    that changed its raw table at once, the loads that found nothing to load together in
+    one insert when the block ends, however it ends (a run with nothing new costs one
+    statement, not one per table)."""
+    idle: list[dict] = []
+
+    def record(row: dict) -> None:
+        if row["partitions"]:
+            wh.insert_df("starloom_loads", pd.DataFrame([row]))
+        else:
+            idle.append(dict(row))
+
+    try:
+        yield record
+    finally:
+        if idle:
+            wh.insert_df("starloom_loads", pd.DataFrame(idle))
 
 
 def replace_quarantine(
@@ -63,9 +82,13 @@ def forget_files(wh: Warehouse, source: str, entity: str) -> None:
         wh.command(Ddl.of(wh).lightweight_delete("starloom_manifest", condition), where)
 
 
-def manifest(wh: Warehouse, source: str, entity: str) -> pd.DataFrame:
-    return wh.query_df(
-        f"SELECT file, size, sha256, mtime_ns FROM {wh.qualified('starloom_manifest')} FINAL "
-        "WHERE source = {s:String} AND entity = {e:String}",
-        {"s": source, "e": entity},
-    )
+def manifests(wh: Warehouse, source: str) -> dict[str, dict[str, tuple[int, str, int]]]:
+    """{table: {file: (size, sha256, mtime_ns)}}: the files of a source's tables as loaded."""
+    found: dict[str, dict[str, tuple[int, str, int]]] = {}
+    for entity, file, size, sha, mtime in wh.query_rows(
+        f"SELECT entity, file, size, sha256, mtime_ns FROM "
+        f"{wh.qualified('starloom_manifest')} FINAL WHERE source = {{s:String}}",
+        {"s": source},
+    ):
+        found.setdefault(entity, {})[file] = (int(size), sha, int(mtime))
+    return found

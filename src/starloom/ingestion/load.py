@@ -133,7 +133,9 @@ def _spec(source: Source, entity: Entity) -> TableSpec:
     )
 
 
-def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None) -> list[str]:
+def ensure_raw_table(
+    wh: Warehouse, entity: Entity, source: Source | None = None, columns=None
+) -> list[str]:
     """Create the raw table or check it against the contract; returns the changes made.
 
     `schema: strict` fails on any difference, listing them. `schema: additive` adds new
@@ -142,18 +144,13 @@ def ensure_raw_table(wh: Warehouse, entity: Entity, source: Source | None = None
     source = source or Source(name=entity.source, kind="files", entities=(entity,))
     cols = _raw_columns(source, entity)
     ddl = Ddl.of(wh)
-    if not wh.table_exists(entity.raw_table):
+    columns = wh.columns(entity.raw_table) if columns is None else columns  # [] if none
+    have = {n: t for n, t in columns if n != LOADED_AT[0]}
+    if not have:  # no such table
         spec = _spec(source, entity)
         for sql in ddl.create_table(entity.raw_table, [*cols, LOADED_AT], spec, True):
             wh.command(sql)
         return []
-    have = dict(
-        wh.query_rows(
-            "SELECT name, type FROM system.columns WHERE database = {d:String} "
-            "AND table = {t:String} AND name != '_loaded_at'",
-            {"d": wh.database, "t": entity.raw_table},
-        )
-    )
     want = dict(cols)
     for name, _ in META_COLUMNS:  # a table of an older layout keeps its lineage column types
         want[name] = have.get(name, want[name])
@@ -223,25 +220,32 @@ def _create_aside(wh: Warehouse, source: Source, entity: Entity, load_id: str) -
     return aside
 
 
+def _rows_by_day(wh: Warehouse, aside: str) -> dict[dt.date, int]:
+    """{day: rows} of the table aside: what reached the table, counted by the engine."""
+    rows = wh.query_rows(f"SELECT _partition, count() FROM {wh.qualified(aside)} GROUP BY 1")
+    return {(d.date() if isinstance(d, dt.datetime) else d): int(n) for d, n in rows}
+
+
 def _swap_partitions(
-    wh: Warehouse, entity: Entity, aside: str, partitions: list[dt.date], whole: bool = False
+    wh: Warehouse,
+    entity: Entity,
+    aside: str,
+    partitions: list[dt.date],
+    counts: dict[dt.date, int],
+    whole: bool = False,
 ):
-    """Each partition of the load replaces the raw table's (or drops it, if now empty);
-    `whole`: the raw table's other partitions are dropped too (a snapshot replaces all)."""
+    """Each partition of the load replaces the raw table's (or drops it, if the aside has
+    no rows of that day: `counts`, see _rows_by_day); `whole`: the raw table's other
+    partitions are dropped too (a snapshot replaces all)."""
     ddl, table = Ddl.of(wh), entity.raw_table
     # a kill between (or inside) partition moves leaves this marker: a reader can tell, and
     # the next load, which finds the files of these days unrecorded, moves them again
     marker = f"_starloom_moving__{entity.raw_table}"
     for sql in ddl.create_marker(marker):
         wh.command(sql)
-    counts = dict(
-        wh.query_rows(
-            f"SELECT toYYYYMMDD(_partition), count() FROM {wh.qualified(aside)} GROUP BY 1"
-        )
-    )
     for day in partitions:
         pid = day.strftime("%Y%m%d")
-        if counts.get(int(pid)):
+        if counts.get(day):
             wh.command(ddl.replace_partition(table, pid, aside))
         else:
             wh.command(ddl.drop_partition(table, pid))
@@ -402,7 +406,7 @@ def _engine_reads(wh, source: Source, path: str) -> bool:
     )
 
 
-def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan:
+def _plan_files(wh, source: Source, entity: Entity, run_date, days, known) -> _FilePlan:
     """The days whose files are new or changed (or every day in `days`).
 
     A local file whose size and modification time are those recorded is taken as
@@ -429,14 +433,6 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days) -> _FilePlan
             by_day.setdefault(day, []).append(p)
         elif day > last:
             waiting.append(p)
-    known = (
-        {}
-        if days
-        else {
-            r.file: (int(r.size), r.sha256, int(r.mtime_ns))
-            for r in ledger.manifest(wh, source.name, entity.name).itertuples()
-        }
-    )
     rel = {
         p: str(Path(p).relative_to(project)) if Path(p).is_relative_to(project) else p
         for ps in by_day.values()
@@ -672,8 +668,9 @@ def _ingest_source(
     """Load the `tables` named of one source (every table when None); see ingest."""
     entities = [source.entity(t) for t in tables] if tables else list(source.entities)
     rows = []
-    with wh.session():
+    with wh.session(), ledger.load_records(wh) as record:
         state.ensure(wh)
+        catalog = _Catalog(wh, source, entities, read=not reload)
         for entity in entities:
             until = run_date
             if reload:
@@ -684,7 +681,7 @@ def _ingest_source(
                     ledger.forget_files(wh, source.name, entity.name)
             whole = (full_refresh or reload) and source.kind == "files"
             days = (dt.date.min, until) if whole else None
-            rows.append(_ingest_entity(wh, source, entity, run_date, days, run_id))
+            rows.append(_ingest_entity(wh, source, entity, run_date, days, run_id, record, catalog))
     _refused(rows)
     return summary_frame(rows)
 
@@ -729,15 +726,19 @@ def reingest(wh: Warehouse, source: str, *, start, end) -> pd.DataFrame:
         )
     source = Project(wh.settings).source(source)
     rows, run_id = [], current_run_id()
-    with wh.session():
+    with wh.session(), ledger.load_records(wh) as record:
         state.ensure(wh)
+        catalog = _Catalog(wh, source, list(source.entities), read=False)
         for entity in source.entities:
             if source.kind == "files":
-                rows.append(_ingest_entity(wh, source, entity, end, (start, end), run_id))
+                span = (start, end)
+                rows.append(_ingest_entity(wh, source, entity, end, span, run_id, record, catalog))
             elif entity.mode == "incremental":
                 day = start
                 while day <= end:
-                    rows.append(_ingest_entity(wh, source, entity, day, None, run_id))
+                    rows.append(
+                        _ingest_entity(wh, source, entity, day, None, run_id, record, catalog)
+                    )
                     day += dt.timedelta(days=1)
     _refused(rows)
     return summary_frame(rows)
@@ -753,6 +754,32 @@ def _latest_day(wh: Warehouse, entity: Entity) -> dt.date | None:
     return latest.date() if isinstance(latest, dt.datetime) else latest
 
 
+class _Catalog:
+    """What the loads of one source's tables read of the warehouse first, in two queries
+    for the source rather than two per table: each raw table's columns and each table's
+    files in the manifest. Each table's entry is used once, by its own load (`read=False`,
+    or a table already used: read when its load needs it). Read before the tables' writer
+    locks are taken: a load of the same table by another process in between makes this
+    one load those files again, to the same result."""
+
+    def __init__(self, wh: Warehouse, source: Source, entities: list[Entity], read: bool):
+        self.wh, self.source = wh, source
+        tables = [e.raw_table for e in entities]
+        self._columns = wh.columns_of(tables) if read and entities else {}
+        self._files = ledger.manifests(wh, source.name) if read and entities else {}
+        self._unused = {e.name for e in entities} if read else set()
+
+    def columns(self, entity: Entity) -> list[tuple[str, str]]:
+        found = self._columns.pop(entity.raw_table, None)
+        return self.wh.columns(entity.raw_table) if found is None else found
+
+    def files(self, entity: Entity) -> dict[str, tuple[int, str, int]]:
+        if entity.name not in self._unused:
+            return ledger.manifests(self.wh, self.source.name).get(entity.name, {})
+        self._unused.discard(entity.name)
+        return self._files.get(entity.name, {})
+
+
 def _refused(summaries: list[dict]) -> None:
     """After every table is loaded: a clear error naming each file that was refused."""
     errors = [e for row in summaries for e in row.get("file_errors", [])]
@@ -763,18 +790,23 @@ def _refused(summaries: list[dict]) -> None:
         )
 
 
-def _ingest_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, run_id) -> dict:
-    """Load one table; on a server, loads of one table in several processes take turns."""
+def _ingest_entity(
+    wh, source: Source, entity: Entity, run_date: dt.date, days, run_id, record, catalog
+) -> dict:
+    """Load one table and `record` its summary (see ledger.load_records); on a server,
+    loads of one table in several processes take turns."""
     with wh.writer_lock(entity.raw_table):
-        return _load_entity(wh, source, entity, run_date, days, run_id)
+        return _load_entity(wh, source, entity, run_date, days, run_id, record, catalog)
 
 
-def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, run_id) -> dict:
+def _load_entity(
+    wh, source: Source, entity: Entity, run_date: dt.date, days, run_id, record, catalog
+) -> dict:
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC)
     load_id = ledger.new_load_id(source.name, entity.name)
     landing_root = _landing_root(wh, source, entity)
-    changes = ensure_raw_table(wh, entity, source)
+    changes = ensure_raw_table(wh, entity, source, catalog.columns(entity))
     names = [n for n, _ in _raw_columns(source, entity)]
     plan, after, engine_rows, notes = None, None, {}, []
     duplicates = pd.DataFrame(columns=QUARANTINE_COLUMNS)
@@ -783,7 +815,8 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, ru
         tasks, after = _db_tasks(wh, source, entity, run_date, landing_root, load_id)
         partitions = [run_date]
     else:
-        plan = _plan_files(wh, source, entity, run_date, days)
+        known = catalog.files(entity) if days is None else {}
+        plan = _plan_files(wh, source, entity, run_date, days, known)
         tasks, partitions = [], plan.days
     planned = time.perf_counter()
     aside_made = bool(partitions) and not cdc_events
@@ -828,11 +861,8 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, ru
         if aside_made:
             if source.kind == "files":
                 duplicates = _quarantine_duplicates(wh, entity, aside)
-            rows_in_table = wh.scalar(  # what reached the table, not what was sent
-                f"SELECT count() FROM {wh.qualified(aside)} WHERE _partition IN "
-                "{p:Array(Date32)}",
-                {"p": partitions},
-            )
+            by_day = _rows_by_day(wh, aside)  # what reached the table, not what was sent
+            rows_in_table = sum(by_day.get(d, 0) for d in partitions)
             sent = sum(r["rows_loaded"] for r in results) + sum(engine_rows.values())
             if rows_in_table != sent - len(duplicates):
                 raise StarloomError(
@@ -842,7 +872,7 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, ru
                     "then load again."
                 )
             whole = source.kind == "files" and entity.partition == "none" and bool(partitions)
-            _swap_partitions(wh, entity, aside, partitions, whole)
+            _swap_partitions(wh, entity, aside, partitions, by_day, whole)
     finally:
         if aside_made:
             for sql in Ddl.of(wh).drop_table(aside):
@@ -894,7 +924,7 @@ def _load_entity(wh, source: Source, entity: Entity, run_date: dt.date, days, ru
         "notes": notes,
         "file_errors": file_errors,
     }
-    ledger.record_load(wh, summary)
+    record(summary)
     summary["rows_per_s"] = round(rows_read / seconds) if seconds else None
     # where the time went: planning (fingerprints, source queries), reading and checking
     # (by the engine, then by Dask into landing Parquet), loading the warehouse

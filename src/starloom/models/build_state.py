@@ -35,8 +35,11 @@ from starloom.warehouse import Warehouse, state
 TABLE = "starloom_builds"
 
 
-def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:
-    """{table: version} for the tables among `names` that exist (see the module docstring)."""
+def _catalog(wh: Warehouse, names: set[str]) -> dict[str, tuple[str, int | None]]:
+    """{table: (version, rows in its active parts; None for a view)} for the tables among
+    `names` that exist (the version: see the module docstring)."""
+    if not names:
+        return {}
     rows = wh.query_rows(
         "SELECT t.name, toString(t.uuid), toString(t.metadata_modification_time), p.rows, "
         "p.content FROM system.tables AS t LEFT JOIN ("
@@ -47,7 +50,10 @@ def table_versions(wh: Warehouse, names: set[str]) -> dict[str, str]:
         "WHERE t.database = {d:String} AND t.name IN {n:Array(String)}",
         {"d": wh.database, "n": sorted(names)},
     )
-    return {name: "/".join(str(v) for v in rest) for name, *rest in rows}
+    return {
+        name: ("/".join(str(v) for v in rest), None if rest[2] is None else int(rest[2]))
+        for name, *rest in rows
+    }
 
 
 def signature(model: Model, params: dict, versions: dict[str, str]) -> str:
@@ -63,12 +69,38 @@ def signature(model: Model, params: dict, versions: dict[str, str]) -> str:
 
 
 class BuildState:
-    """Signatures and recorded builds of the models of one build run."""
+    """Signatures and recorded builds of the models of one build run.
+
+    The versions of every table the models read or write are read in one query at the
+    start, and again only for a table this build changed (see `changed`): a build with
+    nothing to do costs a few statements, not a few per model. A table another process
+    changes during the build is seen at the next build (a rebuild, never a stale table)."""
 
     def __init__(self, wh: Warehouse, models: dict[str, Model], params_of):
         self.wh, self.models, self.params_of = wh, models, params_of
         state.ensure(wh)
         self.recorded = last_builds(wh)
+        tables = {self.data_of(n) for m in models.values() for n in m.tables_read}
+        tables |= {self.data_of(n) for n in models}
+        self.catalog = _catalog(wh, tables)
+        self.read = set(tables)  # the tables whose entry in `catalog` is current
+
+    def _versions(self, names: set[str]) -> dict[str, str]:
+        unread = names - self.read
+        if unread:
+            self.catalog.update(_catalog(self.wh, unread))
+            self.read |= unread
+        return {n: self.catalog[n][0] for n in names if n in self.catalog}
+
+    def changed(self, model: str, storage: str) -> None:
+        """The model was built: the versions of its tables are read again when next needed."""
+        for table in {model, storage, self.data_of(model)}:
+            self.read.discard(table)
+            self.catalog.pop(table, None)
+
+    def rows(self, table: str) -> int | None:
+        """The rows of `table` as of its version known here (None if unknown)."""
+        return self.catalog.get(table, (None, None))[1] if table in self.read else None
 
     def data_of(self, name: str) -> str:
         """The table holding what readers of `name` see: `<name>__data` for a snapshot or an
@@ -86,7 +118,7 @@ class BuildState:
         """The model's signature, and the version of its table `storage` (read in the same
         query; None if it does not exist)."""
         data = {name: self.data_of(name) for name in model.tables_read}
-        found = table_versions(self.wh, set(data.values()) | ({storage} if storage else set()))
+        found = self._versions(set(data.values()) | ({storage} if storage else set()))
         versions = {name: found[table] for name, table in data.items() if table in found}
         for name in model.tables_read:  # a view's data is its definition over its inputs
             if name in self.models and self.models[name].config.materialization == "view":
@@ -98,7 +130,8 @@ class BuildState:
         return version is not None and self.recorded.get(model.name) == (sig, version)
 
     def record(self, model: Model, storage: str, run_id: str, sig: str) -> None:
-        version = table_versions(self.wh, {storage}).get(storage, "absent")
+        self.changed(model.name, storage)
+        version = self._versions({storage}).get(storage, "absent")
         record(self.wh, model.name, run_id, sig, version)
 
 

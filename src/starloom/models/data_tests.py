@@ -62,11 +62,11 @@ def _render_custom(sql: str, this: str, wh: Warehouse, where: str) -> str:
         raise ModelError(f"{where}: template error in the test's SQL: {exc}") from None
 
 
-def _check_target(wh: Warehouse, model: Model, column: str, to: str, field: str) -> None:
-    """A relationships test's model and column exist; else an error saying what to fix
-    (ClickHouse would read a missing column as the outer one, or refuse the query with a
-    message about correlated subqueries)."""
-    names = [name for name, _ in wh.columns(to)]
+def _check_target(model: Model, column: str, to: str, field: str, columns) -> None:
+    """A relationships test's model and column exist (`columns`: the columns of `to`);
+    else an error saying what to fix (ClickHouse would read a missing column as the outer
+    one, or refuse the query with a message about correlated subqueries)."""
+    names = [name for name, _ in columns]
     where = f"{model.path}: the relationships test of column {column}"
     if not names:
         raise ModelError(
@@ -152,10 +152,16 @@ def run_model_tests(
     name = shown_as or table
     rows = []
     samples: dict[int, pd.DataFrame] = {}
-    for column, spec in model.config.columns.items():
-        for test in spec.tests:
-            if test.kind == "relationships":
-                _check_target(wh, model, column, test.to, test.field)
+    targets = [
+        (column, test)
+        for column, spec in model.config.columns.items()
+        for test in spec.tests
+        if test.kind == "relationships"
+    ]
+    if targets:
+        columns = wh.columns_of(sorted({test.to for _, test in targets}))
+        for column, test in targets:
+            _check_target(model, column, test.to, test.field, columns[test.to])
     for spec in tests_sql(wh, model, table):
         failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
         sample = ""

@@ -165,9 +165,12 @@ def build(
                     outcome = Outcome([], UP_TO_DATE, 0)
                 else:
                     outcome = _run(ctx, model, storage)
+                    if state:
+                        state.changed(name, storage)
                     if skippable:
                         state.record(model, storage, ctx.run_id, sig)
             seconds = round(time.perf_counter() - started, 3)
+            rows = state.rows(name) if state and outcome.mode == UP_TO_DATE else None
             results.extend(outcome.tests)
             builds.append(
                 {
@@ -176,7 +179,7 @@ def build(
                     "materialization": model.config.materialization,
                     "mode": outcome.mode,
                     "rows_written": outcome.rows_written,
-                    "rows": wh.count(name),
+                    "rows": wh.count(name) if rows is None else rows,
                     "seconds": seconds,
                 }
             )

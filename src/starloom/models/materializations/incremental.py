@@ -87,8 +87,11 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
 
     body = render(True)
     new_columns = query_columns(ctx.wh, body, ctx.params(model))
-    if apply_schema_policy(ctx, model, target, new_columns) and upsert:
-        final_view(ctx, model.name, target)
+    columns = ctx.wh.columns(target)
+    if apply_schema_policy(ctx, model, target, new_columns, columns=columns):
+        columns = ctx.wh.columns(target)  # altered
+        if upsert:
+            final_view(ctx, model.name, target)
     tests, rows = build_tested(
         ctx,
         model,
@@ -97,6 +100,6 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
         new_columns,
         spec,
         lambda aside: move_partitions(ctx, aside, target, strategy),
-        columns=ctx.wh.columns(target),
+        columns=columns,
     )
     return Outcome(tests, "incremental", rows)

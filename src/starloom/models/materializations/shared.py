@@ -105,13 +105,20 @@ def describe_changes(changes: dict[str, list]) -> str:
 
 
 def apply_schema_policy(
-    ctx: BuildContext, model: Model, table: str, new: list[tuple[str, str]], ignore=()
+    ctx: BuildContext,
+    model: Model,
+    table: str,
+    new: list[tuple[str, str]],
+    ignore=(),
+    columns: list[tuple[str, str]] | None = None,
 ) -> bool:
     """Bring `table` in line with the new columns as `on_schema_change` says; True if altered.
 
-    `ignore` names columns of the table that the SELECT does not produce (a snapshot's own).
+    `ignore` names columns of the table that the SELECT does not produce (a snapshot's own);
+    `columns` are the table's, when the caller has read them.
     """
-    old = [(n, t) for n, t in ctx.wh.columns(table) if n not in ignore]
+    columns = ctx.wh.columns(table) if columns is None else columns
+    old = [(n, t) for n, t in columns if n not in ignore]
     changes = schema_changes(old, new)
     if not any(changes.values()):
         return False

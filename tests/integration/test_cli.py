@@ -29,6 +29,17 @@ def test_sql_prints_a_table(filled, capsys):
     assert capsys.readouterr().out.splitlines() == ["n     s", "NULL  a b"]
 
 
+def test_sql_table_shows_values_as_they_are_not_as_tsv_escapes(filled, capsys):
+    sql = (
+        "SELECT 'it''s' AS q, 'a\\tb' AS tab, 'back\\\\slash' AS bs, '\\\\N' AS not_null, "
+        "'two\\nlines' AS nl, ['it''s'] AS arr"
+    )
+    assert main(["sql", sql]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("it's  a\tb  back\\slash  \\N        two")
+    assert "two\nlines" in out and "['it\\'s']" in out  # an array: as its SQL literal
+
+
 TRICKY = (
     "SELECT 1 AS id, 'a,b' AS c, 'say \"hi\"' AS q, 'two\\nlines' AS nl, 9007199254740993 AS big"
 )

@@ -103,11 +103,7 @@ def _cmd_tables(args) -> int:
     from starloom.warehouse import connect
 
     wh = connect()
-    df = wh.query_df(
-        "SELECT name, engine, total_rows AS rows FROM system.tables WHERE database = {d:String} "
-        "AND name NOT LIKE '%\\_\\_new' ORDER BY name",
-        {"d": wh.database},
-    )
+    df = wh.table_list()
     print(f"-- {wh.describe()}")
     print(df.to_string(index=False) if len(df) else "(no tables yet: run `make build`)")
     return 0

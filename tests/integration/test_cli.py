@@ -90,6 +90,21 @@ def test_tables_lists_row_counts(filled, capsys):
     assert "dim_x" in out and "embedded ClickHouse" in out
 
 
+def test_tables_and_the_reports_index_leave_the_rows_of_a_view_blank(filled, project, capsys):
+    from starloom.publish.reports import warehouse_summary_html
+
+    filled.command("CREATE VIEW v_x AS SELECT * FROM dim_x")
+    assert main(["tables"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines[1:]] == [
+        ["name", "engine", "rows"],
+        ["dim_x", "MergeTree", "2"],
+        ["v_x", "View"],
+    ]
+    html = warehouse_summary_html(filled.settings)
+    assert "<td>v_x</td>" in html and "NA" not in html
+
+
 def test_errors_are_one_paragraph_without_traceback(filled, capsys):
     assert main(["sql", "SELECT * FROM nope"]) == 2
     err = capsys.readouterr().err

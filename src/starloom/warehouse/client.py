@@ -445,6 +445,22 @@ class Warehouse:
         )
         return [r[0] for r in rows]
 
+    def table_list(self):
+        """The database's tables as people read them (`starloom tables`, the reports' index):
+        name, engine and rows, as a pandas DataFrame, without the tables that builds and loads
+        work in (`<name>__new`, `<name>__load_<id>`). The rows of a view (or of any table
+        whose engine does not count them) are blank: the engine's NULL would show as <NA>."""
+        df = self.query_df(
+            "SELECT name, engine, total_rows AS rows FROM system.tables "
+            "WHERE database = {d:String} AND name NOT LIKE '%\\_\\_new' "
+            "AND name NOT LIKE '%\\_\\_load\\_%' ORDER BY name",
+            {"d": self.database},
+        )
+        import pandas as pd
+
+        df["rows"] = ["" if pd.isna(v) else str(int(v)) for v in df["rows"].tolist()]
+        return df
+
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count() FROM {self.qualified(table)}"))
 

@@ -5,12 +5,19 @@ verb's `--help` says what it does (docs/cli.md has them all, with examples)."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from starloom.errors import StarloomError
 
 _NUMERIC = ("Int", "UInt", "Float", "Decimal")
+_TEXT = ("String", "FixedString", "Enum")  # the types whose TSV values are escaped text
+
+
+def _base_type(ctype: str) -> str:
+    """The type inside LowCardinality(...) and Nullable(...)."""
+    return ctype.removeprefix("LowCardinality(").removeprefix("Nullable(")
 
 
 def _cmd_sql(args) -> int:
@@ -44,13 +51,18 @@ def _table(lines: list[str], max_rows: int) -> str:
     the engine's \\N, at most `max_rows` rows and a line saying how many were left out."""
     if len(lines) < 2:
         return "(no result)"
-    names, types = lines[0].split("\t"), lines[1].split("\t")
+    names = [_unescape(n) for n in lines[0].split("\t")]
+    types = lines[1].split("\t")
     rows = [line.split("\t") for line in lines[2:] if line]
     if not rows:
         return f"(no rows; columns: {', '.join(names)})"
-    shown = [["NULL" if v == "\\N" else v for v in row] for row in rows[:max_rows]]
+    text = [_base_type(t).startswith(_TEXT) for t in types]
+    shown = [
+        ["NULL" if v == "\\N" else _unescape(v) if t else v for v, t in zip(row, text)]
+        for row in rows[:max_rows]
+    ]
     widths = [max(len(c), *(len(r[i]) for r in shown)) for i, c in enumerate(names)]
-    right = [t.removeprefix("Nullable(").startswith(_NUMERIC) for t in types]
+    right = [_base_type(t).startswith(_NUMERIC) for t in types]
 
     def line(values):
         cells = (v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right))
@@ -60,6 +72,19 @@ def _table(lines: list[str], max_rows: int) -> str:
     if len(rows) > max_rows:
         out.append(f"... {len(rows) - max_rows:,} more rows (--max-rows to see more)")
     return "\n".join(out)
+
+
+_TSV_ESCAPES = {"b": "\b", "f": "\f", "r": "\r", "n": "\n", "t": "\t", "0": "\0"}
+
+
+def _unescape(value: str) -> str:
+    """A TSV text value as it is: the engine writes a tab, a line break or a backslash in a
+    text as \\t, \\n or \\\\ (and a quote as \\'), so that each row stays one line of fields;
+    any other escaped character is the character itself. (An array, tuple or map is written
+    as its SQL literal, with its own quotes and escapes, and is shown so.)"""
+    if "\\" not in value:
+        return value
+    return re.sub(r"\\(.)", lambda m: _TSV_ESCAPES.get(m.group(1), m.group(1)), value, flags=re.S)
 
 
 def _cmd_runs(args) -> int:
@@ -78,11 +103,7 @@ def _cmd_tables(args) -> int:
     from starloom.warehouse import connect
 
     wh = connect()
-    df = wh.query_df(
-        "SELECT name, engine, total_rows AS rows FROM system.tables WHERE database = {d:String} "
-        "AND name NOT LIKE '%\\_\\_new' ORDER BY name",
-        {"d": wh.database},
-    )
+    df = wh.table_list()
     print(f"-- {wh.describe()}")
     print(df.to_string(index=False) if len(df) else "(no tables yet: run `make build`)")
     return 0

@@ -29,6 +29,17 @@ def test_sql_prints_a_table(filled, capsys):
     assert capsys.readouterr().out.splitlines() == ["n     s", "NULL  a b"]
 
 
+def test_sql_table_shows_values_as_they_are_not_as_tsv_escapes(filled, capsys):
+    sql = (
+        "SELECT 'it''s' AS q, 'a\\tb' AS tab, 'back\\\\slash' AS bs, '\\\\N' AS not_null, "
+        "'two\\nlines' AS nl, ['it''s'] AS arr"
+    )
+    assert main(["sql", sql]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].startswith("it's  a\tb  back\\slash  \\N        two")
+    assert "two\nlines" in out and "['it\\'s']" in out  # an array: as its SQL literal
+
+
 TRICKY = (
     "SELECT 1 AS id, 'a,b' AS c, 'say \"hi\"' AS q, 'two\\nlines' AS nl, 9007199254740993 AS big"
 )
@@ -77,6 +88,21 @@ def test_tables_lists_row_counts(filled, capsys):
     assert main(["tables"]) == 0
     out = capsys.readouterr().out
     assert "dim_x" in out and "embedded ClickHouse" in out
+
+
+def test_tables_and_the_reports_index_leave_the_rows_of_a_view_blank(filled, project, capsys):
+    from starloom.publish.reports import warehouse_summary_html
+
+    filled.command("CREATE VIEW v_x AS SELECT * FROM dim_x")
+    assert main(["tables"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines[1:]] == [
+        ["name", "engine", "rows"],
+        ["dim_x", "MergeTree", "2"],
+        ["v_x", "View"],
+    ]
+    html = warehouse_summary_html(filled.settings)
+    assert "<td>v_x</td>" in html and "NA" not in html
 
 
 def test_errors_are_one_paragraph_without_traceback(filled, capsys):

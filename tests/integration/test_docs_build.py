@@ -59,6 +59,9 @@ def test_docs_site_describes_every_model(project, wh):
     assert 'href="fct_orders.html"' in stg  # downstream
     assert 'class="sl-status warn">warn<' in stg
     assert "Failing rows, e.g." in stg and "cancelled" in stg
+    # a failing row as the error says it: a date as its day, a time without the ISO "T"
+    assert re.search(r"<code>\{order_id: \d+, .*order_date: 2024-01-0\d, status: cancelled", stg)
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", stg)
     for page in [index, *sorted((docs / "models").glob("*.html"))]:
         text = page.read_text()
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), page

@@ -55,7 +55,7 @@ def test_events_quarantine_names_file_line_and_reason(project, wh):
     for expected in (
         "not a JSON object",
         "not one of",
-        "not a int64",
+        "not an int64",
         "not a datetime",
         "missing value",
     ):

@@ -105,11 +105,11 @@ def test_values_of_the_wrong_type(project, wh):
     row, bad = load(wh)
     assert (row.rows_loaded, row.rows_quarantined) == (1, 5)
     assert list(bad.reason) == [
-        "column item_id: not a int64: x1",
+        "column item_id: not an int64: x1",
         "column price: not a decimal(10,2): cheap",
         "column sold_on: not a date: yesterday",
         "column sold_at: not a datetime: soon",
-        "column item_id: not a int64: 5.5",
+        "column item_id: not an int64: 5.5",
     ]
 
 
@@ -297,7 +297,7 @@ def test_numbers_too_large_for_their_type(project, wh):
     assert (row.rows_loaded, row.rows_quarantined) == (1, 2)
     assert wh.scalar("SELECT item_id FROM raw_feed__items") == 9007199254740993
     assert list(bad.reason) == [
-        "column item_id: not a int64: 99999999999999999999",
+        "column item_id: not an int64: 99999999999999999999",
         "column price: does not fit decimal(10,2): 123456789.00",
     ]
 
@@ -456,7 +456,7 @@ def test_database_rows_with_wrong_types_and_null_keys(project, wh):
     assert (row.rows_read, row.rows_loaded, row.rows_quarantined) == (5, 1, 4)
     reasons = " | ".join(sorted(bad.reason))
     for expected in (
-        "column item_id: not a int64: abc",
+        "column item_id: not an int64: abc",
         "column item_id: missing value (not nullable)",
         "column price: not a decimal(10,2): free",
         "column sold_on: not a date: 2024-13-01",

@@ -264,6 +264,7 @@ def test_a_reload_loads_every_day_the_table_held_and_files_after_the_run_date_wa
     waiting = ingest(first.wh, "feed", run_date="2024-01-06").iloc[0]
     assert waiting.rows_read == 0
     assert waiting.notes == [
-        "1 file(s) dated after the run date 2024-01-06 wait for their day (first: c.csv); "
+        "1 file(s) dated after the run date 2024-01-06 wait for their day "
+        "(first: data/feed/date=2024-01-09/c.csv); "
         "run with a later run date to load them"
     ]

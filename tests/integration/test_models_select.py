@@ -142,3 +142,22 @@ def test_a_move_of_partitions_cut_off_makes_the_next_build_a_full_one(wh, sql_di
     builds, _ = models.build(wh, "daily", run_date="2024-01-05", sql_dir=sql_dir)
     assert builds["mode"].tolist() == ["full"] and not wh.table_exists("daily__moving")
     assert wh.query_rows("SELECT id, amount FROM daily ORDER BY id") == [(1, 5), (2, 7)]
+
+
+@pytest.mark.parametrize(
+    "sql,engine_says",
+    [
+        ("SELECT amount_typo FROM {{ source('t', 'sales') }}", "UNKNOWN_IDENTIFIER"),
+        ("SELECT id,, amount FROM {{ source('t', 'sales') }}", "Syntax error"),
+    ],
+)
+def test_sql_the_engine_refuses_is_an_error_naming_the_model_and_its_file(
+    wh, project, sql, engine_says
+):
+    wh.command("CREATE TABLE raw_t__sales (id Int64, amount Int64) ENGINE = MergeTree ORDER BY id")
+    write_model(project / "sql", "typo", {"materialization": "table"}, sql)
+    with pytest.raises(ModelError) as info:
+        models.build(wh, "typo", run_date="2024-01-05")
+    message = str(info.value)
+    assert message.startswith("Model typo (sql/marts/typo.sql) could not be built")
+    assert engine_says in message and str(project) not in message

@@ -181,3 +181,25 @@ def test_a_relationships_field_named_like_a_column_of_the_model_is_the_other_mod
     test = {"relationships": {"to": "dim_status", "field": "code"}}
     with pytest.raises(TestFailure, match="2 failing rows"):  # shut, lost
         _run(tables, {"columns": {"status": {"tests": [test]}}})
+
+
+def test_failing_rows_show_a_date_as_a_day_and_a_time_at_midnight_as_a_time(wh):
+    wh.command(
+        f"CREATE TABLE {wh.qualified('fct_sales')} (day Date, at DateTime, "
+        "late Nullable(Date32), qty Int64) ENGINE = MergeTree ORDER BY day"
+    )
+    wh.command(
+        f"INSERT INTO {wh.qualified('fct_sales')} VALUES ('2024-01-05', '2024-01-05 00:00:00', "
+        "NULL, 0)"
+    )
+    test = {"expression_is_true": {"expression": "qty >= 1"}}
+    with pytest.raises(TestFailure) as info:
+        _run(wh, {"columns": {"qty": {"tests": [test]}}})
+    assert "{day: 2024-01-05, at: 2024-01-05 00:00:00, late: NULL, qty: 0}" in str(info.value)
+    warn = {"expression_is_true": {**test["expression_is_true"], "severity": "warn"}}
+    (row,) = _run(wh, {"columns": {"qty": {"tests": [warn]}}})
+    (sample,) = data_tests.parse_sample(row["sample"])
+    assert (sample["day"], sample["late"]) == ("2024-01-05", None)
+    assert data_tests.row_text(sample) == (
+        "{day: 2024-01-05, at: 2024-01-05 00:00:00, late: NULL, qty: 0}"
+    )

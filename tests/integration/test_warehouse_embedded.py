@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -173,6 +174,26 @@ def test_query_output_waits_for_the_lock_then_names_the_holder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_waiting_for_the_lock_prints_none_of_the_engines_own_lines(tmp_path, capfd):
+    """The engine prints "Cannot lock file" on stderr at every attempt on a held directory;
+    only starloom's error, naming the holder, is said (for both ways of opening it)."""
+    holder = _hold(tmp_path, 30)
+    try:
+        wh = Warehouse(_settings(tmp_path, timeout=2.5))
+        with pytest.raises(WarehouseLockedError, match=f"process {holder.pid}"):
+            wh.command("SELECT 1")
+        with pytest.raises(WarehouseLockedError, match=f"process {holder.pid}"):
+            wh.query_output("SELECT 1", "TSV")
+    finally:
+        holder.kill()
+        holder.wait()
+    printed = capfd.readouterr()
+    assert "Cannot lock" not in printed.err + printed.out
+    assert Warehouse(_settings(tmp_path)).scalar("SELECT 1") == 1  # stderr given back
+    os.write(2, b"still here\n")
+    assert capfd.readouterr().err == "still here\n"
 
 
 def test_waits_for_the_lock_to_be_released(tmp_path):

@@ -57,7 +57,7 @@ def test_integers_stay_exact_and_overflow_is_a_reason():
     values += ["9223372036854775808", "-9223372036854775809", "1e3", "1.5", "1.0"]
     good, bad = check(text(id=values), c)
     assert list(good.id) == [9007199254740993, 2**63 - 1, -(2**63), 7, 7]
-    assert list(bad._reason) == [f"column id: not a int64: {v}" for v in values[5:]]
+    assert list(bad._reason) == [f"column id: not an int64: {v}" for v in values[5:]]
 
 
 def test_dates_are_written_one_way_or_as_declared_and_are_real_days():
@@ -208,6 +208,8 @@ def test_declaration_errors_name_the_column():
         contract(x={"type": "int64"})
     with pytest.raises(ContractError, match="column 'x' has an invalid pattern"):
         contract(primary_key=(), x={"pattern": "("})
+    with pytest.raises(ContractError, match="'ten' cannot bound an int64 column"):
+        contract(primary_key=(), x={"type": "int64", "min": "ten"})
 
 
 def test_typed_rows_keep_decimals_exact_and_dates_as_dates():

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from tests.support.project import write_model
 
 from starloom.errors import ModelError
 from starloom.keys import MODEL, MODEL_COLUMN
@@ -164,3 +165,15 @@ def test_a_header_that_is_not_yaml_names_the_file(tmp_path):
     (tmp_path / "marts" / "dim_x.sql").write_text("/* ---\ncolumns: [a\n--- */\nSELECT 1\n")
     with pytest.raises(ModelError, match=r"dim_x.sql: the header is not valid YAML"):
         load_models(Path(tmp_path))
+
+
+def test_a_ref_to_no_model_names_the_closest_models_and_the_file(tmp_path):
+    sql = tmp_path / "sql"
+    write_model(sql, "dim_customers", {}, "SELECT 1 AS customer_id")
+    write_model(sql, "fct_orders", {}, "SELECT * FROM {{ ref('dim_custmer') }}")
+    with pytest.raises(ModelError) as info:
+        load_models(sql)
+    message = str(info.value)
+    assert message.startswith("sql/marts/fct_orders.sql: ref('dim_custmer') names no model.")
+    assert "Did you mean 'dim_customers'?" in message
+    assert "2 models: dim_customers, fct_orders" in message

@@ -204,6 +204,12 @@ def _column(name: str, rules: dict, where: str, primary_key) -> Column:
     return _replace(col, **bounds)
 
 
+def with_article(word: str) -> str:
+    """`word` after its article: "an int64", "a date" (the contract's types, and Python's
+    that a source may give, that start with a vowel are read with it: int64, object)."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def _bound(col: Column, value, where: str):
     """A min or max as a value of the column's type (dates as dates, numbers as numbers)."""
     kind = col.kind
@@ -213,14 +219,16 @@ def _bound(col: Column, value, where: str):
             text += " 00:00:00"
         typed = _parse_text(_replace(col, format=None), pa.array([text], pa.string()))[0]
         if not typed.is_valid:
-            raise ContractError(f"{where}: {value!r} is not a {col.type} (write YYYY-MM-DD).")
+            raise ContractError(
+                f"{where}: {value!r} is not {with_article(col.type)} (write YYYY-MM-DD)."
+            )
         return typed.as_py()
     if kind in ("int64", "float64", "decimal") and not isinstance(value, bool):
         try:
             return decimal.Decimal(str(value)) if kind == "decimal" else float(value)
         except (ValueError, decimal.InvalidOperation):
             pass
-    raise ContractError(f"{where}: {value!r} cannot bound a {col.type} column.")
+    raise ContractError(f"{where}: {value!r} cannot bound {with_article(col.type)} column.")
 
 
 # -- values to Arrow ----------------------------------------------------------------------
@@ -265,7 +273,7 @@ def _as_text(value) -> tuple[str | None, str | None]:
         return None, "a JSON object, not a single value"
     if isinstance(value, list | tuple):
         return None, "a JSON array, not a single value"
-    return None, f"a {type(value).__name__}, not a single value"
+    return None, f"{with_article(type(value).__name__)}, not a single value"
 
 
 def _to_arrow(raw: pd.Series, broken: _Broken, name: str) -> pa.Array:
@@ -437,7 +445,8 @@ def _typed(col: Column, raw: pd.Series, broken: _Broken) -> tuple[pa.Array, np.n
                 wrong & number,
                 np.where(wrong, f"column {col.name}: does not fit {col.type}: " + shown, None),
             )
-        broken.add(wrong, np.where(wrong, f"column {col.name}: not a {col.type}: " + shown, None))
+        reason = f"column {col.name}: not {with_article(col.type)}: "
+        broken.add(wrong, np.where(wrong, reason + shown, None))
     return typed, present
 
 

@@ -378,7 +378,7 @@ class _FilePlan:
     rel: dict[str, str]  # path -> the name recorded (relative to the project if inside)
     ranges: dict[str, list[tuple]]  # path -> byte ranges of the CSV files scanned for them
     manifest_rows: list[dict]  # their rows of starloom_manifest (sha256 maybe still a Future)
-    waiting: list[str] = field(default_factory=list)  # files dated after the run date
+    waiting: list[str] = field(default_factory=list)  # files dated after the run date (names)
 
     def day_of(self, path: str) -> dt.date | None:
         return next((d for d, ps in self.files.items() if path in ps), None)
@@ -404,6 +404,13 @@ def _engine_reads(wh, source: Source, path: str) -> bool:
         and "://" not in path
         and not engine_csv.has_glob(path)
     )
+
+
+def _recorded_name(path: str, project: Path) -> str:
+    """A file's name in the manifest and in messages: its path from the project's folder when
+    it is inside (data/shop/date=2024-01-05/orders.csv, which the user finds there and which
+    moving the project does not change), else the path or URL as the source gives it."""
+    return str(Path(path).relative_to(project)) if Path(path).is_relative_to(project) else path
 
 
 def _plan_files(wh, source: Source, entity: Entity, run_date, days, known) -> _FilePlan:
@@ -432,12 +439,8 @@ def _plan_files(wh, source: Source, entity: Entity, run_date, days, known) -> _F
         if entity.partition == "none" or ((days[0] <= day <= days[1]) if days else day <= run_date):
             by_day.setdefault(day, []).append(p)
         elif day > last:
-            waiting.append(p)
-    rel = {
-        p: str(Path(p).relative_to(project)) if Path(p).is_relative_to(project) else p
-        for ps in by_day.values()
-        for p in ps
-    }
+            waiting.append(_recorded_name(p, project))
+    rel = {p: _recorded_name(p, project) for ps in by_day.values() for p in ps}
     prints, ranges = {}, {}  # path -> (size, sha256, mtime_ns); path -> byte ranges
     later = ThreadPoolExecutor(max_workers=1, thread_name_prefix="starloom-sha256")
     for p in rel:
@@ -831,7 +834,7 @@ def _load_entity(
         if plan and plan.waiting:
             notes.append(
                 f"{len(plan.waiting)} file(s) dated after the run date {run_date} wait for their "
-                f"day (first: {Path(plan.waiting[0]).name}); run with a later run date to load them"
+                f"day (first: {plan.waiting[0]}); run with a later run date to load them"
             )
         label = f"{source.name}.{entity.name}"
         results = [r for g in _compute(tasks, wh.settings, label) for r in g] if tasks else []

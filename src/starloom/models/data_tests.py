@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import jinja2
 import pandas as pd
@@ -133,11 +134,42 @@ def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
     return out
 
 
+def _failing_rows(wh: Warehouse, sql: str, params: dict) -> pd.DataFrame:
+    """The first failing rows of a test, a date as its day (2024-01-05) and a time as
+    `2024-01-05 10:00:00`. pandas holds a Date as a timestamp at midnight, which the
+    error, the sample kept with the result and the docs pages would all show as
+    2024-01-05T00:00:00.000; which columns are dates comes from the engine, so that a
+    DateTime at midnight stays a time."""
+    df = wh.query_df(f"{sql} LIMIT {SAMPLE_ROWS}", params)
+    days = {
+        name
+        for name, ctype, *_ in wh.query_rows(f"DESCRIBE (\n{sql}\n)", params)
+        if _DATE.fullmatch(ctype)
+    }
+    for name in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[name]):
+            shown = "%Y-%m-%d" if name in days else None
+            df[name] = [
+                None if pd.isna(v) else v.strftime(shown) if shown else v.isoformat(sep=" ")
+                for v in df[name]
+            ]
+    return df
+
+
+_DATE = re.compile(r"(?:LowCardinality\()?(?:Nullable\()?Date(?:32)?\)*")
+
+
 def _sample_text(sample: pd.DataFrame) -> str:
     """The failing rows as `{column: value, ...}`; a missing value as NULL (as in SQL),
     whichever of None, NaN or NaT pandas holds it as."""
-    rows = sample.astype(object).where(sample.notna(), "NULL").to_dict(orient="records")
-    return "; ".join("{" + ", ".join(f"{k}: {v}" for k, v in r.items()) + "}" for r in rows)
+    rows = sample.astype(object).where(sample.notna(), None).to_dict(orient="records")
+    return "; ".join(row_text(r) for r in rows)
+
+
+def row_text(row: dict) -> str:
+    """A failing row as `{column: value, ...}`, a missing value as NULL (as in SQL): in the
+    error of a failed test and on the docs pages."""
+    return "{" + ", ".join(f"{k}: {'NULL' if v is None else v}" for k, v in row.items()) + "}"
 
 
 def run_model_tests(
@@ -166,7 +198,7 @@ def run_model_tests(
         failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
         sample = ""
         if failures:
-            df = wh.query_df(f"{spec['sql']} LIMIT {SAMPLE_ROWS}", spec["params"])
+            df = _failing_rows(wh, spec["sql"], spec["params"])
             samples[len(rows)] = df
             sample = df.to_json(orient="records", date_format="iso", default_handler=str)
         status = "pass" if failures == 0 else ("fail" if spec["severity"] == "error" else "warn")

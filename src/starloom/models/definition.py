@@ -26,7 +26,9 @@ of the runner (starloom.models.runner) and of its materializations
 
 from __future__ import annotations
 
+import difflib
 import graphlib
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,7 +47,9 @@ _HEADER = re.compile(r"^\s*/\*\s*---\s*\n(.*?)\n\s*---\s*\*/", re.S)
 @dataclass
 class Model:
     """One file of sql/: its name and layer (its folder), its SQL after the header, the
-    header read (`config`), and the models and raw tables its SQL names."""
+    header read (`config`), and the models and raw tables its SQL names. `file` is its
+    path as messages show it, from the project's folder (sql/<layer>/<name>.sql): the
+    user finds it there, where the absolute path would be a long line of someone's disk."""
 
     name: str
     path: Path
@@ -54,6 +58,10 @@ class Model:
     config: ModelConfig = field(default_factory=ModelConfig)
     refs: set[str] = field(default_factory=set)
     sources: set[tuple[str, str]] = field(default_factory=set)
+    file: str = ""
+
+    def __post_init__(self):
+        self.file = self.file or self.path.as_posix()
 
     @cached_property
     def tables_read(self) -> set[str]:
@@ -113,15 +121,31 @@ def load_models(sql_dir: str | Path) -> dict[str, Model]:
         if path.stem in models:
             raise ModelError(f"Two models are named {path.stem}: {models[path.stem].path}, {path}.")
         model = Model(path.stem, path, path.parent.name, text[m.end() :].strip(), config)
+        model.file = Path(os.path.relpath(path, Path(sql_dir).parent)).as_posix()
         # discover refs by rendering with recording functions
         refs, srcs = model.refs, model.sources
         render(model, lambda n, r=refs: r.add(n) or n, lambda s, t, r=srcs: r.add((s, t)) or t)
         models[model.name] = model
     for model in models.values():
-        unknown = model.refs - set(models)
+        unknown = sorted(model.refs - set(models))
         if unknown:
-            raise ModelError(f"{model.path}: ref to unknown model(s) {sorted(unknown)}.")
+            raise ModelError(_unknown_refs(model, unknown, list(models)))
     return models
+
+
+def _unknown_refs(model: Model, unknown: list[str], names: list[str]) -> str:
+    """The error of refs to no model: each with the closest model names (a typo in a name is
+    the usual cause), then what a ref names and, when they are few, the models there are."""
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        parts.append(f"ref({name!r}) names no model.{hint}")
+    listed = f": {', '.join(sorted(names))}" if 0 < len(names) <= 20 else ""
+    return (
+        f"{model.file}: {' '.join(parts)} A ref names a model by its file name without .sql, "
+        f"anywhere under sql/ ({len(names)} models{listed})."
+    )
 
 
 def build_order(models: dict[str, Model]) -> list[str]:

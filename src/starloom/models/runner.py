@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from starloom.errors import ModelError
+from starloom.errors import ModelError, WarehouseError, WarehouseLockedError
 from starloom.ingestion.raw_names import raw_table
 from starloom.kernel import interactive
 from starloom.models import build_state, data_tests
@@ -89,7 +89,21 @@ def _models(wh: Warehouse, sql_dir: Path | None) -> dict[str, Model]:
 
 
 def _run(ctx: BuildContext, model: Model, storage: str) -> Outcome:
-    """Build the model by its materialization, which renders its SQL as it needs."""
+    """Build the model by its materialization, which renders its SQL as it needs. A statement
+    the engine refuses (a syntax error, an unknown column) is an error naming the model and
+    its file before the engine's message: the statement shown is the rendered one, wrapped
+    in starloom's DDL, in which the user would not recognise their file."""
+    try:
+        return _materialize(ctx, model, storage)
+    except WarehouseLockedError:
+        raise
+    except WarehouseError as exc:
+        raise ModelError(
+            f"Model {model.name} ({model.file}) could not be built; check its SQL. {exc}"
+        ) from None
+
+
+def _materialize(ctx: BuildContext, model: Model, storage: str) -> Outcome:
     wh = ctx.wh
 
     def render_sql(incremental: bool) -> str:

@@ -352,13 +352,7 @@ def warehouse_summary_html(settings) -> str:
     wh = Warehouse(settings)
     try:
         with wh.session():
-            tables = wh.query_df(
-                "SELECT name AS table, engine, total_rows AS rows FROM system.tables "
-                "WHERE database = {d:String} AND name NOT LIKE '%\\_\\_new' "
-                "AND name NOT LIKE '%\\_\\_load\\_%' "
-                "ORDER BY name",
-                {"d": wh.database},
-            )
+            tables = wh.table_list().rename(columns={"name": "table"})
             loads = (
                 wh.query_df(
                     "SELECT source, entity, rows_read, rows_loaded, rows_quarantined, seconds, "

@@ -193,7 +193,7 @@ def build_docs(project: Project | None = None, docs_dir: Path | None = None) -> 
                         else ""
                     ),
                     "sample": (
-                        data_tests.parse_sample(row["sample"])[:3]
+                        [data_tests.row_text(r) for r in data_tests.parse_sample(row["sample"])[:3]]
                         if row is not None and "sample" in row and row["sample"]
                         else []
                     ),

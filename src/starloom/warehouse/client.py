@@ -21,6 +21,8 @@ import os
 import random
 import re
 import socket
+import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -64,6 +66,54 @@ def _holder_of(path: Path) -> str:
     except OSError:
         cmd = ""
     return f"process {pid}" + (f" ({cmd[:160]})" if cmd else "")
+
+
+class _EngineStderr:
+    """What the embedded engine prints on the process's stderr (file descriptor 2) within a
+    `with` block, caught, and written back at its end unless `drop()` was called.
+
+    At each attempt to open a directory another process holds, the engine prints its own
+    "Cannot lock file ..." line there, beyond the reach of Python's sys.stderr: waiting for
+    the lock would print it at every retry. starloom drops those lines and says once, naming
+    the holder, if the wait runs out. Anything else the engine prints is kept.
+    """
+
+    def __enter__(self) -> _EngineStderr:
+        self._keep, self._saved, self._caught = True, None, None
+        try:
+            sys.stderr.flush()
+            self._caught = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._caught.fileno(), 2)
+        except (OSError, ValueError, AttributeError):  # no stderr to catch: leave it be
+            self._restore()
+        return self
+
+    def drop(self) -> None:
+        self._keep = False
+
+    def __exit__(self, *exc_info) -> None:
+        if self._saved is None:
+            return self._restore()
+        self._restore_fd()
+        with self._caught:
+            self._caught.seek(0)
+            text = self._caught.read()
+        if self._keep and text:
+            os.write(2, text)
+
+    def _restore_fd(self) -> None:
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._saved = None
+
+    def _restore(self) -> None:
+        """Undo what was done of the redirection (after a failure to set it up)."""
+        if self._saved is not None:
+            self._restore_fd()
+        if self._caught is not None:
+            self._caught.close()
+            self._caught = None
 
 
 def _clickhouse_error() -> type[Exception]:
@@ -148,27 +198,31 @@ class Warehouse:
         deadline = time.monotonic() + self.settings.lock_timeout
         delay = 0.2
         while True:
-            try:
-                return open_engine(path)
-            except error as exc:
-                locked = (path / "status").exists()
-                if not locked:
-                    raise WarehouseError(
-                        f"Could not open the embedded warehouse at {path}: {_first_line(exc)}. "
-                        "Check that the folder is writable and holds a ClickHouse data directory "
-                        "(or remove it to start empty)."
-                    ) from None
-                if time.monotonic() >= deadline:
-                    raise WarehouseLockedError(
-                        f"The embedded warehouse at {path} is held by {_holder_of(path)} and was "
-                        f"not released within {self.settings.lock_timeout:.0f} s. Only one process "
-                        "at a time can open it: wait for that process to finish (a build, or an "
-                        "idle JupyterLab kernel: restart or shut it down), or raise "
-                        "STARLOOM_LOCK_TIMEOUT. For concurrent use, point STARLOOM_CLICKHOUSE_URL "
-                        "at a ClickHouse server."
-                    ) from None
-                time.sleep(delay + random.uniform(0, delay / 2))
-                delay = min(delay * 1.6, 3.0)
+            with _EngineStderr() as printed:
+                try:
+                    return open_engine(path)
+                except error as exc:
+                    failure = _first_line(exc)
+                    locked = (path / "status").exists()
+                    if locked:  # starloom says so once, naming the holder, if the wait runs out
+                        printed.drop()
+            if not locked:
+                raise WarehouseError(
+                    f"Could not open the embedded warehouse at {path}: {failure}. "
+                    "Check that the folder is writable and holds a ClickHouse data directory "
+                    "(or remove it to start empty)."
+                )
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"The embedded warehouse at {path} is held by {_holder_of(path)} and was "
+                    f"not released within {self.settings.lock_timeout:.0f} s. Only one process "
+                    "at a time can open it: wait for that process to finish (a build, or an "
+                    "idle JupyterLab kernel: restart or shut it down), or raise "
+                    "STARLOOM_LOCK_TIMEOUT. For concurrent use, point STARLOOM_CLICKHOUSE_URL "
+                    "at a ClickHouse server."
+                )
+            time.sleep(delay + random.uniform(0, delay / 2))
+            delay = min(delay * 1.6, 3.0)
 
     def _open_server(self):
         url = self.settings.warehouse_url
@@ -448,6 +502,22 @@ class Warehouse:
             {"db": self.database},
         )
         return [r[0] for r in rows]
+
+    def table_list(self):
+        """The database's tables as people read them (`starloom tables`, the reports' index):
+        name, engine and rows, as a pandas DataFrame, without the tables that builds and loads
+        work in (`<name>__new`, `<name>__load_<id>`). The rows of a view (or of any table
+        whose engine does not count them) are blank: the engine's NULL would show as <NA>."""
+        df = self.query_df(
+            "SELECT name, engine, total_rows AS rows FROM system.tables "
+            "WHERE database = {d:String} AND name NOT LIKE '%\\_\\_new' "
+            "AND name NOT LIKE '%\\_\\_load\\_%' ORDER BY name",
+            {"d": self.database},
+        )
+        import pandas as pd
+
+        df["rows"] = ["" if pd.isna(v) else str(int(v)) for v in df["rows"].tolist()]
+        return df
 
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count() FROM {self.qualified(table)}"))

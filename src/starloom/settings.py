@@ -57,6 +57,7 @@ class Settings:
     password: str = field(default="", repr=False)
     dask_scheduler: str = ""
     lock_timeout: float = 60.0
+    memory_limit_mb: int = 0  # the engine's memory limit; 0: its own default (90% of RAM)
     raw: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -183,6 +184,17 @@ def load_settings(project_dir: Path | None = None) -> Settings:
         lock_timeout = float(environ.get("STARLOOM_LOCK_TIMEOUT", "60"))
     except ValueError as exc:
         raise ConfigError("STARLOOM_LOCK_TIMEOUT must be a number of seconds.") from exc
+    limit = environ.get("STARLOOM_MEMORY_LIMIT_MB") or wh.get("memory_limit_mb") or 0
+    try:
+        memory_limit_mb = int(limit)
+        if memory_limit_mb < 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(
+            f"The warehouse memory limit {limit!r} (STARLOOM_MEMORY_LIMIT_MB or "
+            "warehouse.memory_limit_mb) must be a whole number of MiB, such as 1500; 0 leaves "
+            "the engine's own default."
+        ) from None
     return Settings(
         project_dir=root,
         warehouse_path=warehouse_path,
@@ -192,6 +204,7 @@ def load_settings(project_dir: Path | None = None) -> Settings:
         password=environ.get("STARLOOM_CLICKHOUSE_PASSWORD", ""),
         dask_scheduler=environ.get("STARLOOM_DASK_SCHEDULER") or raw.get("dask_scheduler") or "",
         lock_timeout=lock_timeout,
+        memory_limit_mb=memory_limit_mb,
         raw=raw,
     )
 

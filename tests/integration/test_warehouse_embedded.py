@@ -222,3 +222,39 @@ def test_quote_identifier_escapes():
     assert quote_identifier("a`b") == "`a\\`b`"
     with pytest.raises(ValueError):
         quote_identifier("")
+
+
+def test_the_memory_limit_is_the_engines_own_and_its_error_says_what_to_do(tmp_path):
+    """STARLOOM_MEMORY_LIMIT_MB is the embedded engine's own limit for all its queries (read
+    back from the engine), and a query past it fails with a message naming the setting.
+    In a process of its own: the engine's options are taken when it first opens."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from starloom.errors import WarehouseError
+        from starloom.settings import load_settings
+        from starloom.warehouse import Warehouse
+        wh = Warehouse(load_settings())
+        limit = wh.scalar("SELECT value FROM system.server_settings "
+                          "WHERE name = 'max_server_memory_usage'")
+        print("limit", limit)
+        print("sql", wh.query_output("SELECT value FROM system.server_settings "
+                                     "WHERE name = 'max_server_memory_usage'", "TSV").decode())
+        try:
+            wh.scalar("SELECT length(groupArray(number)) FROM numbers(100000000)")
+            print("no error")
+        except WarehouseError as exc:
+            print("error", str(exc).replace(chr(10), " "))
+        """
+    )
+    (tmp_path / "pipeline.yaml").write_text("tasks: []\n")
+    env = {**os.environ, "STARLOOM_PROJECT_DIR": str(tmp_path), "STARLOOM_MEMORY_LIMIT_MB": "300"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines() if " " in line)
+    assert int(lines["limit"]) == 300 << 20
+    assert int(lines["sql"].strip()) == 300 << 20
+    assert "memory limit" in lines["error"]
+    assert "STARLOOM_MEMORY_LIMIT_MB" in lines["error"]

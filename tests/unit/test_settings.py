@@ -26,6 +26,7 @@ def root(tmp_path, monkeypatch):
         "STARLOOM_CLICKHOUSE_PASSWORD",
         "STARLOOM_DASK_SCHEDULER",
         "STARLOOM_LOCK_TIMEOUT",
+        "STARLOOM_MEMORY_LIMIT_MB",
     ):
         monkeypatch.delenv(var, raising=False)
     (tmp_path / "pipeline.yaml").write_text("tasks: []\n")
@@ -79,6 +80,18 @@ def test_invalid_yaml_and_lock_timeout(root, monkeypatch):
     (root / "env.yaml").write_text("warehouse: [unclosed\n")
     with pytest.raises(ConfigError, match="env.yaml is not valid YAML"):
         load_settings(root)
+
+
+def test_memory_limit_from_env_yaml_or_the_environment(root, monkeypatch):
+    assert load_settings(root).memory_limit_mb == 0
+    (root / "env.yaml").write_text("warehouse:\n  memory_limit_mb: 1500\n")
+    assert load_settings(root).memory_limit_mb == 1500
+    monkeypatch.setenv("STARLOOM_MEMORY_LIMIT_MB", "800")
+    assert load_settings(root).memory_limit_mb == 800
+    for bad in ("1.5GB", "-1"):
+        monkeypatch.setenv("STARLOOM_MEMORY_LIMIT_MB", bad)
+        with pytest.raises(ConfigError, match="whole number of MiB"):
+            load_settings(root)
 
 
 @pytest.mark.parametrize(

@@ -182,11 +182,35 @@ class Warehouse:
         client.database = self.database
         return client
 
+    def _memory_settings(self, per_query: bool = False) -> dict:
+        """Session settings under a memory limit: a sort or an aggregation past a third of
+        it spills to disk rather than failing the query; `per_query`, the limit itself for
+        each query (a server's own limit is the server's business)."""
+        limit = self.settings.memory_limit_mb << 20
+        if not limit:
+            return {}
+        spill = limit // 3
+        bounded = {
+            "max_bytes_before_external_group_by": spill,
+            "max_bytes_before_external_sort": spill,
+        }
+        return {**bounded, "max_memory_usage": limit} if per_query else bounded
+
+    def _engine_options(self) -> dict:
+        """Options of the embedded engine: its memory limit, for all its queries at once."""
+        limit = self.settings.memory_limit_mb << 20
+        return {"max_server_memory_usage": limit} if limit else {}
+
     def _open_embedded(self):
         import clickhouse_connect
 
         return self._wait_for_engine(
-            lambda path: clickhouse_connect.get_client(interface="chdb", path=str(path)),
+            lambda path: clickhouse_connect.get_client(
+                interface="chdb",
+                path=str(path),
+                chdb_options=self._engine_options() or None,
+                settings=self._memory_settings() or None,
+            ),
             _clickhouse_error(),
         )
 
@@ -262,6 +286,7 @@ class Warehouse:
                 password=self.settings.password or unquote(parts.password or ""),
                 secure=parts.scheme == "https",
                 connect_timeout=int(options.get("connect_timeout", 10)),
+                settings=self._memory_settings(per_query=True) or None,
                 **kwargs,
             )
         except _clickhouse_error() as exc:
@@ -321,9 +346,20 @@ class Warehouse:
                 return fn(client)
             except _clickhouse_error() as exc:
                 raise WarehouseError(
-                    f"ClickHouse refused {what}: {_first_line(exc)}\n--- statement ---\n"
-                    f"{sql.strip()[:2000]}"
+                    f"ClickHouse refused {what}: {_first_line(exc)}{self._memory_hint(exc)}"
+                    f"\n--- statement ---\n{sql.strip()[:2000]}"
                 ) from None
+
+    def _memory_hint(self, exc: Exception) -> str:
+        """What to do when a statement ran out of memory."""
+        if "MEMORY_LIMIT_EXCEEDED" not in str(exc):
+            return ""
+        limit = self.settings.memory_limit_mb
+        now = f"is {limit} MiB" if limit else "is the engine's default"
+        return (
+            f"\nThe warehouse's memory limit {now}: raise STARLOOM_MEMORY_LIMIT_MB (or "
+            "warehouse.memory_limit_mb in env.yaml), or run fewer things at once."
+        )
 
     # Every statement method takes `parameters` for its `{name:Type}` placeholders, bound by
     # the server; the ones a statement does not declare are dropped (see bound_parameters).
@@ -345,7 +381,8 @@ class Warehouse:
             return self._run("a query", sql, lambda c: c.raw_query(sql, settings=settings, fmt=fmt))
         import chdb
 
-        conn = self._wait_for_engine(lambda path: chdb.connect(f"file:{path}"), Exception)
+        options = "".join(f"?{k}={v}" for k, v in self._engine_options().items())
+        conn = self._wait_for_engine(lambda path: chdb.connect(f"file:{path}{options}"), Exception)
         try:
             conn.query(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database)}")
             conn.query(f"USE {quote_identifier(self.database)}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starloom.errors import StarloomError
-from starloom.runs import UP_TO_DATE
+from starloom.runs import ERRORED, UP_TO_DATE
 from starloom.warehouse import Warehouse
 
 # each bookkeeping table stamped with run ids, and the column that dates its rows
@@ -82,8 +82,9 @@ def list_runs(wh: Warehouse, last: int = 10) -> list[Run]:
             f"countIf(mode != '{UP_TO_DATE}'), countIf(mode = '{UP_TO_DATE}')",
         )  # fmt: skip
         tests = _by_run(
-            wh, tables, "starloom_test_results", wanted, "count(), countIf(status = 'fail')"
-        )
+            wh, tables, "starloom_test_results", wanted,
+            f"count(), countIf(status IN ('fail', '{ERRORED}'))",
+        )  # fmt: skip
     runs = []
     for run_id, started in ids:
         run_date, loaded, bad = loads.get(run_id, ("", 0, 0))

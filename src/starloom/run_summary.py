@@ -21,7 +21,7 @@ from pathlib import Path
 
 from starloom.errors import StarloomError
 from starloom.ingestion.raw_names import raw_table
-from starloom.runs import MODEL_RUNS, UP_TO_DATE
+from starloom.runs import ERRORED, MODEL_RUNS, UP_TO_DATE
 from starloom.warehouse import Warehouse
 
 LIST_AT_MOST = 8  # names listed on a line; more are counted
@@ -47,7 +47,8 @@ class RunSummary:
 
     @property
     def tests_failed(self) -> int:
-        return self.tests.get("fail", 0)
+        """Failed tests, and tests whose query failed (they did not run: not a pass)."""
+        return self.tests.get("fail", 0) + self.tests.get(ERRORED, 0)
 
     def lines(self) -> list[str]:
         head = f"run {self.run_id}"
@@ -87,12 +88,7 @@ class RunSummary:
                 built += f" ({_listed(self.models_built)})"
             line("models", f"{built}, {len(self.models_skipped)} up to date")
             if self.tests:
-                t = self.tests
-                line(
-                    "tests",
-                    f"{t.get('pass', 0)} passed, {t.get('warn', 0)} warned, "
-                    f"{t.get('fail', 0)} failed",
-                )
+                line("tests", tests_text(self.tests))
             else:
                 line("tests", "none ran" + (" (their models were up to date)" if ran else ""))
         if self.reports:
@@ -101,6 +97,17 @@ class RunSummary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def tests_text(counts: dict[str, int]) -> str:
+    """`8 passed, 0 warned, 1 failed`: a test whose query failed did not run, so it counts
+    as failed, and is said so (`2 failed (1 errored: its query failed)`)."""
+    errored = counts.get(ERRORED, 0)
+    text = (
+        f"{counts.get('pass', 0)} passed, {counts.get('warn', 0)} warned, "
+        f"{counts.get('fail', 0) + errored} failed"
+    )
+    return text + (f" ({errored} errored: its query failed)" if errored else "")
 
 
 def _listed(names: list[str]) -> str:

@@ -25,6 +25,7 @@ ENV = "STARLOOM_RUN_ID"
 FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
 UP_TO_DATE = "up to date"  # the mode of a model a build skipped (starloom.models.build_state)
+ERRORED = "error"  # the status of a model test whose query failed: it did not run, nor pass
 MINTED_ENV = "STARLOOM_RUN_ID_MINTED"  # the last id starloom minted, seen by child processes
 
 

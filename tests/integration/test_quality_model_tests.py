@@ -181,3 +181,19 @@ def test_a_relationships_field_named_like_a_column_of_the_model_is_the_other_mod
     test = {"relationships": {"to": "dim_status", "field": "code"}}
     with pytest.raises(TestFailure, match="2 failing rows"):  # shut, lost
         _run(tables, {"columns": {"status": {"tests": [test]}}})
+
+
+def test_a_test_whose_query_fails_is_an_error_never_a_pass(tables):
+    broken = {"expression_is_true": {"expression": "no_such_column > 0"}}
+    with pytest.raises(TestFailure, match=r"expression_is_true on qty: its query failed"):
+        _run(tables, {"columns": {"qty": {"tests": ["not_null", broken]}}})
+    got = tables.query_df("SELECT test, status, failures FROM starloom_test_results ORDER BY test")
+    assert got.to_dict(orient="records") == [
+        {"test": "expression_is_true", "status": "error", "failures": 0},
+        {"test": "not_null", "status": "pass", "failures": 0},
+    ]
+    # a warning's query that fails does not stop the build, and is an error all the same
+    warn = {"expression_is_true": {"expression": "no_such_column > 0", "severity": "warn"}}
+    (row,) = _run(tables, {"columns": {"qty": {"tests": [warn]}}})
+    assert row["status"] == "error"
+    assert "no_such_column" in data_tests.parse_sample(row["sample"])[0]["error"]

@@ -67,3 +67,9 @@ def test_long_lines_wrap_under_the_label():
     assert len(loads_lines) > 1 and max(map(len, lines)) <= 96
     assert loads_lines[0] == "  loads   raw_shop__table_0: 1,000 rows (2 quarantined),"
     assert all(line.startswith(" " * 10 + "raw_shop__table_") for line in loads_lines[1:])
+
+
+def test_a_test_whose_query_failed_counts_as_failed():
+    summary = RunSummary(run_id="r", tests={"pass": 3, "error": 1})
+    assert "  tests   3 passed, 0 warned, 1 failed (1 errored: its query failed)" in summary.lines()
+    assert summary.tests_failed == 1

@@ -199,7 +199,7 @@ def _cmd_run(args) -> int:
     settings = Project.load().settings
     started = time.monotonic()
     done = ploomber_build.build(args.ploomber_args, settings.project_dir)
-    if not done.attempted:  # --help, or options refused: nothing ran
+    if not done.attempted or not done.started:  # --help, options refused, no DAG: nothing ran
         return done.status
     summary = summarize(
         Warehouse(settings),
@@ -210,6 +210,7 @@ def _cmd_run(args) -> int:
         not_run=done.not_run,
         run_date=done.run_date,
         seconds=time.monotonic() - started,
+        published_since=done.started_at,
     )
     print(summary, flush=True)
     if done.status:

@@ -161,9 +161,12 @@ def summarize(
     not_run: list[str] | None = None,
     run_date: str = "",
     seconds: float | None = None,
+    published_since: float | None = None,
 ) -> RunSummary:
     """The summary of run `run_id`: the tasks given (`ran`: {task: seconds}, `skipped` as
-    up to date, `failed`, `not_run`), and what the warehouse recorded under the run id."""
+    up to date, `failed`, `not_run`), and what the warehouse recorded under the run id.
+    The reports are named only when this run wrote their index (at `published_since`, a
+    time.time(), or later): an index left by an earlier run is not this run's."""
     summary = RunSummary(
         run_id=run_id,
         run_date=run_date,
@@ -181,10 +184,21 @@ def summarize(
         summary.loads = found["loads"]
         summary.models_built, summary.models_skipped = found["built"], found["skipped"]
         summary.tests = found["tests"]
-    index = Path(wh.settings.output_dir) / "index.html"
-    if index.is_file():
-        try:
-            summary.reports = str(index.relative_to(wh.settings.project_dir))
-        except ValueError:
-            summary.reports = str(index)
+    summary.reports = _published(wh.settings, published_since)
     return summary
+
+
+def _published(settings, since: float | None) -> str:
+    """The reports' index as the summary names it (relative to the project), or "" when
+    there is none, or this run did not write it."""
+    index = Path(settings.output_dir) / "index.html"
+    try:
+        written = index.stat().st_mtime
+    except OSError:
+        return ""
+    if since is not None and written < since:
+        return ""
+    try:
+        return str(index.relative_to(settings.project_dir))
+    except ValueError:
+        return str(index)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from starloom.errors import StarloomError
 from starloom.ingestion.raw_names import raw_table
-from starloom.runs import ERRORED, MODEL_RUNS, UP_TO_DATE
+from starloom.runs import ERRORED, FAILED, MODEL_RUNS, UP_TO_DATE
 from starloom.warehouse import Warehouse
 
 LIST_AT_MOST = 8  # names listed on a line; more are counted
@@ -41,6 +41,8 @@ class RunSummary:
     loads: dict[str, tuple[int, int]] = field(default_factory=dict)  # raw table -> rows, bad
     models_built: list[str] = field(default_factory=list)
     models_skipped: list[str] = field(default_factory=list)
+    models_failed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # raw table -> what was refused
     tests: dict[str, int] = field(default_factory=dict)  # pass / warn / fail -> count
     reports: str = ""
     unread: str = ""  # why the warehouse could not be read, if it could not
@@ -75,18 +77,17 @@ class RunSummary:
             line("warehouse", f"not read: {self.unread}")
         else:
             loaded = [
-                (
-                    f"{table}: "
-                    + (f"{rows:,} rows" if rows or bad else "nothing new")
-                    + (f" ({bad:,} quarantined)" if bad else "")
-                ).replace(" ", NBSP)
+                _load_text(table, rows, bad, self.refused.get(table, "")).replace(" ", NBSP)
                 for table, (rows, bad) in sorted(self.loads.items())
             ]
             line("loads", _listed(loaded) if loaded else "nothing loaded in this run")
             built = f"{len(self.models_built)} built"
             if self.models_built:
                 built += f" ({_listed(self.models_built)})"
-            line("models", f"{built}, {len(self.models_skipped)} up to date")
+            built += f", {len(self.models_skipped)} up to date"
+            if self.models_failed:
+                built += f", {len(self.models_failed)} failed ({_listed(self.models_failed)})"
+            line("models", built)
             if self.tests:
                 line("tests", tests_text(self.tests))
             else:
@@ -97,6 +98,15 @@ class RunSummary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def _load_text(table: str, rows: int, bad: int, refused: str) -> str:
+    """`raw_x: 7 rows (1 quarantined)`, `raw_x: nothing new`, or what was refused."""
+    text = f"{rows:,} rows" if rows or bad else ""
+    text += f" ({bad:,} quarantined)" if bad else ""
+    if refused:
+        text += (", " if text else "") + refused
+    return f"{table}: {text or 'nothing new'}"
 
 
 def tests_text(counts: dict[str, int]) -> str:
@@ -117,20 +127,27 @@ def _listed(names: list[str]) -> str:
 
 
 def read_run(wh: Warehouse, run_id: str) -> dict:
-    """{"loads": {raw table: (rows loaded, rows quarantined)}, "built": [models],
-    "skipped": [models], "tests": {status: count}} of one run, from the warehouse."""
+    """{"loads": {raw table: (rows loaded, rows quarantined)}, "refused": {raw table: what
+    was refused}, "built", "skipped", "failed": [models], "tests": {status: count}} of one
+    run, from the warehouse."""
 
-    found: dict = {"loads": {}, "built": [], "skipped": [], "tests": {}}
+    found: dict = {"loads": {}, "refused": {}, "tests": {}}
+    found |= {"built": [], "skipped": [], "failed": []}
     with wh.session():
         loads_columns = {name for name, _ in wh.columns("starloom_loads")}  # none before a load
         if "run_id" in loads_columns:
-            for source, entity, rows, bad in wh.query_rows(
-                "SELECT source, entity, sum(rows_loaded), sum(rows_quarantined) "
+            refusals = "countIf(error != '')" if "error" in loads_columns else "0"  # older
+            for source, entity, rows, bad, files, whole in wh.query_rows(
+                "SELECT source, entity, sum(rows_loaded), sum(rows_quarantined), "
+                f"sum(length(file_errors)), {refusals} "
                 f"FROM {wh.qualified('starloom_loads')} WHERE run_id = {{r:String}} "
                 "GROUP BY source, entity ORDER BY source, entity",
                 {"r": run_id},
             ):
-                found["loads"][raw_table(source, entity)] = (int(rows), int(bad))
+                table = raw_table(source, entity)
+                found["loads"][table] = (int(rows), int(bad))
+                if whole or files:
+                    found["refused"][table] = "refused" if whole else f"{files} file(s) refused"
         if wh.table_exists(MODEL_RUNS):
             for model, mode, _ in wh.query_rows(  # a model built twice: its last build
                 "SELECT model, argMax(mode, (finished_at, step)), max((finished_at, step)) AS at "
@@ -138,7 +155,8 @@ def read_run(wh: Warehouse, run_id: str) -> dict:
                 "GROUP BY model ORDER BY at",
                 {"r": run_id},
             ):
-                found["skipped" if mode == UP_TO_DATE else "built"].append(model)
+                kind = {UP_TO_DATE: "skipped", FAILED: "failed"}.get(mode, "built")
+                found[kind].append(model)
         if wh.table_exists("starloom_test_results"):
             found["tests"] = dict(
                 wh.query_rows(
@@ -181,8 +199,9 @@ def summarize(
     except StarloomError as exc:
         summary.unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     else:
-        summary.loads = found["loads"]
+        summary.loads, summary.refused = found["loads"], found["refused"]
         summary.models_built, summary.models_skipped = found["built"], found["skipped"]
+        summary.models_failed = found["failed"]
         summary.tests = found["tests"]
     summary.reports = _published(wh.settings, published_since)
     return summary

@@ -79,3 +79,17 @@ def test_a_test_whose_query_failed_is_counted_as_failed(wh, feed_project):
     summary = summarize(wh, "broken")
     assert summary.tests == {"pass": 1, "error": 1} and summary.tests_failed == 1
     assert "  tests   1 passed, 0 warned, 1 failed (1 errored: its query failed)" in str(summary)
+
+
+def test_a_refused_file_and_a_failed_model_are_read_back(project, wh, feed_project):
+    feed_file(project, "2024-01-02").write_text("")  # refused: the other day loads
+    with pytest.raises(starloom.errors.SourceError):
+        starloom.ingest(wh, run_date="2024-01-03", run_id="bad")
+    dim = feed_project / "marts" / "dim_items.sql"
+    dim.write_text(dim.read_text().replace("SELECT item_id, name", "SELECT item_id, nope"))
+    with pytest.raises(starloom.errors.StarloomError, match="nope"):
+        starloom.build(wh, run_date="2024-01-03", run_id="bad", sql_dir=feed_project)
+    summary = summarize(wh, "bad")
+    assert summary.refused == {"raw_feed__items": "1 file(s) refused"}
+    assert (summary.models_built, summary.models_failed) == (["stg_feed__items"], ["dim_items"])
+    assert "raw_feed__items: 2 rows (1 quarantined), 1 file(s) refused" in str(summary)

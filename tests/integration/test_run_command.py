@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from starloom import runs
+from starloom import run_history, runs
 from starloom.cli import main
 from starloom.kernel import HEADLESS_ENV
 
@@ -75,3 +75,16 @@ def test_a_pipeline_that_does_not_load_prints_its_error_only(steps_project, caps
     pipeline = steps_project / "pipeline.yaml"
     assert captured.err.startswith(f"error: the pipeline in {pipeline} could not be loaded: ")
     assert "invalid YAML" in captured.err and "run " not in captured.err.split("\n")[0][:4]
+
+
+def test_a_failed_step_fails_its_run_in_the_history_with_its_run_date(
+    steps_project, wh, monkeypatch
+):
+    assert main(["run"]) == 0
+    (steps_project / "fail-the-step").write_text("")
+    monkeypatch.setenv(runs.COMMAND_ENV, "backfill")  # as a backfill runs each day
+    assert main(["run", "--force", "--env--run_date", "2024-01-09"]) == 1
+    failed, ok = run_history.list_runs(wh)
+    assert (ok.command, ok.run_date, ok.status) == ("run", "2024-01-07", "ok")  # env.yaml's
+    assert (failed.command, failed.run_date) == ("backfill", "2024-01-09")
+    assert failed.status == "failed: step" and failed.loaded == 0

@@ -211,14 +211,15 @@ def _print_frame(df, columns: list[str]) -> None:
 def _print_tests(tests, always: bool = False) -> int:
     """The test results in a table when any is not a pass; 1 if an error-level one failed,
     or any test's query failed (it did not run)."""
+    from starloom.run_summary import tests_text
+    from starloom.runs import ERRORED
+
     if len(tests) and (always or (tests.status != "pass").any()):
         print()
         _print_frame(tests, ["model", "test", "column", "severity", "failures", "status"])
-    from starloom.run_summary import tests_text
-
     counts = tests.status.value_counts().to_dict() if len(tests) else {}
     print(f"tests: {tests_text(counts)}")
-    return 1 if counts.get("fail") or counts.get("error") else 0
+    return 1 if counts.get("fail") or counts.get(ERRORED) else 0
 
 
 def _cmd_init(args) -> int:

@@ -8,9 +8,12 @@
       reports output/index.html
 
 The tasks come from Ploomber's build; the rest is read back from the warehouse by run id
-(starloom.runs): rows loaded per raw table (starloom_loads), models built or skipped as up
-to date (starloom_model_runs), test results (starloom_test_results). A run that loaded
-nothing, or whose models were all up to date, says so.
+(starloom.runs): rows loaded per raw table and what a load refused (starloom_loads),
+models built, skipped as up to date or failed (starloom_model_runs), test results
+(starloom_test_results; a test whose query failed counts as failed). A run that loaded
+nothing, or whose models were all up to date, says so. The reports line is there only when
+this run wrote the reports' index: after a failed step, or with nothing new to publish, the
+index there is an earlier run's.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import pandas as pd
 
 from starloom.errors import ConfigError, StarloomError
 from starloom.project import Project
+from starloom.runs import COMMAND_ENV
 from starloom.settings import parse_date
 from starloom.warehouse import Warehouse, state
 
@@ -121,6 +122,7 @@ def _build_day(project: Project, run_date: dt.date, force: bool, extra: Sequence
         "STARLOOM_PROJECT_DIR": str(project.root),
         "PLOOMBER_STATS_ENABLED": "false",
         "PLOOMBER_VERSION_CHECK_DISABLED": "1",
+        COMMAND_ENV: "backfill",  # the day's run is listed by `starloom runs` as a backfill's
     }
     started = time.monotonic()
     with log.open("w") as out:

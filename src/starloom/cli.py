@@ -144,33 +144,77 @@ def _run_date(args, project=None):
     return (project or Project.load()).settings.run_date
 
 
+def _record_command(command: str, run_id: str, run_date, started_at, status: int, **what) -> None:
+    """One row in starloom_commands for the command that ran (starloom.runs.record_command),
+    so that `starloom runs` says which command made each run and whether it failed. A
+    warehouse that cannot take it does not change the command's outcome: a warning says so."""
+    from starloom.runs import record_command
+    from starloom.warehouse import connect
+
+    try:
+        record_command(
+            connect(), run_id, command, run_date=run_date, started_at=started_at,
+            failed=bool(status), **what,
+        )  # fmt: skip
+    except StarloomError as exc:
+        print(f"warning: this {command} was not recorded in the warehouse: {exc}", file=sys.stderr)
+
+
+def _recorded(command: str, run_date, work) -> int:
+    """`work()` (its exit status), recorded under the current run id as `command`; an error
+    is recorded with its first line, then raised as before."""
+    import datetime as dt
+
+    from starloom.runs import current_run_id
+
+    run_id, started_at = current_run_id(), dt.datetime.now(dt.UTC)
+    try:
+        status = work()
+    except StarloomError as exc:
+        _record_command(command, run_id, run_date, started_at, 1, error=str(exc))
+        raise
+    _record_command(command, run_id, run_date, started_at, status)
+    return status
+
+
 def _cmd_ingest(args) -> int:
     from starloom.ingestion.load import ingest_tables
 
-    loads = ingest_tables(args.tables, _run_date(args), reload=args.reload)
-    _print_frame(
-        loads,
-        ["source", "entity", "rows_read", "rows_loaded", "rows_quarantined", "seconds", "notes"],
-    )
-    return 0
+    run_date = _run_date(args)
+
+    def work() -> int:
+        loads = ingest_tables(args.tables, run_date, reload=args.reload)
+        columns = ["source", "entity", "rows_read", "rows_loaded", "rows_quarantined", "seconds"]
+        _print_frame(loads, [*columns, "notes"])
+        return 0
+
+    return _recorded("ingest", run_date, work)
 
 
 def _cmd_build(args) -> int:
     from starloom import models
     from starloom.warehouse import connect
 
-    builds, tests = models.build(
-        connect(), _selection(args), run_date=_run_date(args), full_refresh=args.full_refresh
-    )
-    _print_frame(builds, ["model", "layer", "materialization", "mode", "rows_written", "rows"])
-    return _print_tests(tests)
+    run_date = _run_date(args)
+
+    def work() -> int:
+        builds, tests = models.build(
+            connect(), _selection(args), run_date=run_date, full_refresh=args.full_refresh
+        )
+        _print_frame(builds, ["model", "layer", "materialization", "mode", "rows_written", "rows"])
+        return _print_tests(tests)
+
+    return _recorded("build", run_date, work)
 
 
 def _cmd_test(args) -> int:
     from starloom import models
     from starloom.warehouse import connect
 
-    return _print_tests(models.test(connect(), _selection(args)), always=True)
+    def work() -> int:
+        return _print_tests(models.test(connect(), _selection(args)), always=True)
+
+    return _recorded("test", None, work)
 
 
 def _selection(args) -> list[str] | None:
@@ -186,16 +230,17 @@ def _print_frame(df, columns: list[str]) -> None:
 
 
 def _print_tests(tests, always: bool = False) -> int:
-    """The test results in a table when any is not a pass; 1 if an error-level one failed."""
+    """The test results in a table when any is not a pass; 1 if an error-level one failed,
+    or any test's query failed (it did not run)."""
+    from starloom.run_summary import tests_text
+    from starloom.runs import ERRORED
+
     if len(tests) and (always or (tests.status != "pass").any()):
         print()
         _print_frame(tests, ["model", "test", "column", "severity", "failures", "status"])
     counts = tests.status.value_counts().to_dict() if len(tests) else {}
-    print(
-        f"tests: {counts.get('pass', 0)} passed, {counts.get('warn', 0)} warned, "
-        f"{counts.get('fail', 0)} failed"
-    )
-    return 1 if counts.get("fail") else 0
+    print(f"tests: {tests_text(counts)}")
+    return 1 if counts.get("fail") or counts.get(ERRORED) else 0
 
 
 def _cmd_init(args) -> int:
@@ -209,10 +254,23 @@ def _cmd_init(args) -> int:
     return 0
 
 
+def _given_run_date(value: str):
+    """The run date a pipeline run was given, as a date (None if it names none, or none
+    that reads as a date: the run itself says what is wrong with it)."""
+    from starloom.settings import parse_run_date
+
+    try:
+        return parse_run_date(value) if value else None
+    except StarloomError:
+        return None
+
+
 def _cmd_run(args) -> int:
+    import datetime as dt
+    import os
     import time
 
-    from starloom import ploomber_build
+    from starloom import ploomber_build, runs
     from starloom.project import Project
     from starloom.run_summary import summarize
     from starloom.warehouse import Warehouse
@@ -220,8 +278,16 @@ def _cmd_run(args) -> int:
     settings = Project.load().settings
     started = time.monotonic()
     done = ploomber_build.build(args.ploomber_args, settings.project_dir)
-    if not done.attempted:  # --help, or options refused: nothing ran
+    if not done.attempted or not done.started:  # --help, options refused, no DAG: nothing ran
         return done.status
+    _record_command(
+        os.environ.get(runs.COMMAND_ENV, "").strip() or "run",  # a backfill's day says so
+        done.run_id,
+        _given_run_date(done.run_date),
+        dt.datetime.fromtimestamp(done.started_at, dt.UTC),
+        done.status,
+        what_failed=done.failed,
+    )
     summary = summarize(
         Warehouse(settings),
         done.run_id,
@@ -231,6 +297,7 @@ def _cmd_run(args) -> int:
         not_run=done.not_run,
         run_date=done.run_date,
         seconds=time.monotonic() - started,
+        published_since=done.started_at,
     )
     print(summary, flush=True)
     if done.status:
@@ -381,10 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "runs",
         help="the runs kept in the warehouse, or one run whole",
-        description="Without RUN_ID: the latest runs, newest first (rows loaded and "
-        "quarantined, models built and up to date, tests and failures). With RUN_ID (or its "
-        "first characters): that run's loads, models, test results, freshness checks and "
-        "table stats, joined by run id.",
+        description="Without RUN_ID: the latest runs, newest first (the command that made "
+        "each, its run date, rows loaded and quarantined, models built and up to date, tests "
+        "and failures, and its status: ok, or what failed). With RUN_ID (or its first "
+        "characters): that run's command and status, loads and what they refused, models, "
+        "test results, freshness checks and table stats, joined by run id.",
     )
     p.add_argument("run_id", nargs="?", help="a run id, or its first characters")
     p.add_argument("--last", type=int, default=10, help="how many runs to list (default 10)")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,13 @@ class BuildResult:
     run_id: str = ""
     run_date: str = ""
     attempted: bool = True  # False: the options were refused or --help shown, nothing ran
+    started_at: float = 0.0  # the time (time.time()) the build began
+
+    @property
+    def started(self) -> bool:
+        """Whether any task was reached: a pipeline that did not load or render ran
+        nothing, and has nothing to summarize but its error."""
+        return bool(self.ran or self.skipped or self.failed)
 
 
 def _parser():
@@ -113,6 +121,18 @@ def _without_ploomber_help(message: str) -> str:
     """Ploomber's error without its closing pointer to Ploomber's community."""
     return "\n".join(
         line for line in message.splitlines() if not line.startswith("Need help? https://ploomber")
+    )
+
+
+def _not_loaded(root: Path, message: str) -> str:
+    """Ploomber's error when the pipeline could not be loaded, naming the file it read
+    (Ploomber's own message says `spec`, or names only a task's file)."""
+    from starloom.settings import PROJECT_MARKER
+
+    text = _without_ploomber_help(message).strip().removeprefix("Error: ")
+    return (
+        f"error: the pipeline in {root / PROJECT_MARKER} could not be loaded: {text}\n"
+        "Fix the file (or the task's source it names), then run again."
     )
 
 
@@ -187,11 +207,15 @@ def build(
         progress = sys.stderr.isatty()
     os.environ.setdefault("PLOOMBER_STATS_ENABLED", "false")
     os.environ.setdefault("PLOOMBER_VERSION_CHECK_DISABLED", "1")
-    result = BuildResult(status=1)  # its run id: the one on_render mints
+    result = BuildResult(status=1, started_at=time.time())  # its run id: on_render mints it
     dag = report = None
     with _as_command_line(root, args), quiet_warnings():
         try:
-            dag, parsed = _parser().load_from_entry_point_arg()
+            try:
+                dag, parsed = _parser().load_from_entry_point_arg()
+            except PloomberError as exc:
+                print(_not_loaded(root, exc.get_message()), file=sys.stderr)
+                return result
             stamp_inputs(dag, root)
             result.run_date = str(
                 getattr(parsed, "env__run_date", None)

@@ -10,9 +10,12 @@ Ploomber's skipping of up-to-date tasks is untouched. An id set in the environme
 caller (an orchestrator, `starloom run`) is kept. Outside a pipeline (a notebook opened in
 JupyterLab, a script) a process mints its own id the first time one is needed.
 
-What a run did with each model (built, or skipped as up to date) is kept in the warehouse
-table starloom_model_runs, next to the loads (starloom_loads) and the test results
-(starloom_test_results) of the same run id; starloom.run_summary reads them back.
+What a run did with each model (built, skipped as up to date, or failed) is kept in the
+warehouse table starloom_model_runs, next to the loads (starloom_loads) and the test results
+(starloom_test_results) of the same run id; starloom.run_summary reads them back. Each
+command (`starloom run`, a backfill's day, `starloom ingest`, `build`, `test`) also leaves
+one row in starloom_commands: which command, its run date, and whether it failed, naming
+the failed tasks. A failed step writes nothing else a history could read its failure from.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ ENV = "STARLOOM_RUN_ID"
 FORCE_ENV = "STARLOOM_FORCE"  # "1" within `starloom run --force`
 MODEL_RUNS = "starloom_model_runs"
 UP_TO_DATE = "up to date"  # the mode of a model a build skipped (starloom.models.build_state)
+ERRORED = "error"  # the status of a model test whose query failed: it did not run, nor pass
+FAILED = "failed"  # the mode of a model whose build failed; the status of a failed command
+COMMANDS = "starloom_commands"
+COMMAND_ENV = "STARLOOM_COMMAND"  # "backfill" for the `starloom run` of a backfill's day
 MINTED_ENV = "STARLOOM_RUN_ID_MINTED"  # the last id starloom minted, seen by child processes
 
 
@@ -79,3 +86,35 @@ def record_models(wh, run_id: str, builds: list[dict]) -> None:
     for column in ("rows_written", "rows"):
         rows[column] = rows[column].fillna(0).astype("uint64")
     wh.insert_df(MODEL_RUNS, rows)
+
+
+def record_command(
+    wh,
+    run_id: str,
+    command: str,
+    *,
+    run_date: dt.date | None,
+    started_at: dt.datetime,
+    failed: bool,
+    what_failed: list[str] = (),
+    error: str = "",
+) -> None:
+    """Keep one row in starloom_commands for a command that ran under `run_id`: which one,
+    its run date (None: it has none, as `starloom test`), whether it failed, what failed
+    (the tasks of a pipeline run) and the first line of its error."""
+    import pandas as pd
+
+    from starloom.warehouse import state
+
+    state.ensure(wh)
+    row = {
+        "run_id": run_id,
+        "command": command,
+        "run_date": run_date,
+        "started_at": started_at,
+        "finished_at": dt.datetime.now(dt.UTC),
+        "status": FAILED if failed else "ok",
+        "failed": list(what_failed),
+        "error": (error.strip().splitlines() or [""])[0][:500].rstrip(":"),  # its list: below
+    }
+    wh.insert_df(COMMANDS, pd.DataFrame([row]))

@@ -203,3 +203,19 @@ def test_failing_rows_show_a_date_as_a_day_and_a_time_at_midnight_as_a_time(wh):
     assert data_tests.row_text(sample) == (
         "{day: 2024-01-05, at: 2024-01-05 00:00:00, late: NULL, qty: 0}"
     )
+
+
+def test_a_test_whose_query_fails_is_an_error_never_a_pass(tables):
+    broken = {"expression_is_true": {"expression": "no_such_column > 0"}}
+    with pytest.raises(TestFailure, match=r"expression_is_true on qty: its query failed"):
+        _run(tables, {"columns": {"qty": {"tests": ["not_null", broken]}}})
+    got = tables.query_df("SELECT test, status, failures FROM starloom_test_results ORDER BY test")
+    assert got.to_dict(orient="records") == [
+        {"test": "expression_is_true", "status": "error", "failures": 0},
+        {"test": "not_null", "status": "pass", "failures": 0},
+    ]
+    # a warning's query that fails does not stop the build, and is an error all the same
+    warn = {"expression_is_true": {"expression": "no_such_column > 0", "severity": "warn"}}
+    (row,) = _run(tables, {"columns": {"qty": {"tests": [warn]}}})
+    assert row["status"] == "error"
+    assert "no_such_column" in data_tests.parse_sample(row["sample"])[0]["error"]

@@ -66,3 +66,30 @@ def test_a_run_id_that_wrote_nothing(wh):
     summary = summarize(wh, "never")
     assert (summary.loads, summary.models_built, summary.tests) == ({}, [], {})
     assert "loads   nothing loaded in this run" in str(summary)
+
+
+def test_a_test_whose_query_failed_is_counted_as_failed(wh, feed_project):
+    dim = feed_project / "marts" / "dim_items.sql"
+    broken = "- expression_is_true: {expression: nope > 0}"
+    dim.write_text(dim.read_text().replace("- not_null", broken))
+    assert "nope > 0" in dim.read_text()
+    starloom.ingest(wh, run_date="2024-01-03", run_id="broken")
+    with pytest.raises(starloom.models.data_tests.TestFailure, match="its query failed"):
+        starloom.build(wh, run_date="2024-01-03", run_id="broken", sql_dir=feed_project)
+    summary = summarize(wh, "broken")
+    assert summary.tests == {"pass": 1, "error": 1} and summary.tests_failed == 1
+    assert "  tests   1 passed, 0 warned, 1 failed (1 errored: its query failed)" in str(summary)
+
+
+def test_a_refused_file_and_a_failed_model_are_read_back(project, wh, feed_project):
+    feed_file(project, "2024-01-02").write_text("")  # refused: the other day loads
+    with pytest.raises(starloom.errors.SourceError):
+        starloom.ingest(wh, run_date="2024-01-03", run_id="bad")
+    dim = feed_project / "marts" / "dim_items.sql"
+    dim.write_text(dim.read_text().replace("SELECT item_id, name", "SELECT item_id, nope"))
+    with pytest.raises(starloom.errors.StarloomError, match="nope"):
+        starloom.build(wh, run_date="2024-01-03", run_id="bad", sql_dir=feed_project)
+    summary = summarize(wh, "bad")
+    assert summary.refused == {"raw_feed__items": "1 file(s) refused"}
+    assert (summary.models_built, summary.models_failed) == (["stg_feed__items"], ["dim_items"])
+    assert "raw_feed__items: 2 rows (1 quarantined), 1 file(s) refused" in str(summary)

@@ -97,6 +97,7 @@ def test_ensure_brings_an_old_warehouse_up_to_date_and_keeps_its_rows(wh, monkey
     old = wh.query_df("SELECT * FROM starloom_loads WHERE load_id = 'old.load'").iloc[0]
     assert (old.rows_read, old.rows_loaded, old.rows_quarantined) == (10, 9, 1)
     assert old.run_id == "" and list(old.notes) == [] and old.rows_engine == 0
+    assert old.error == ""  # not refused: the column of version 3, its default
     assert wh.scalar("SELECT mtime_ns FROM starloom_manifest") == 0
     assert wh.scalar("SELECT sample FROM starloom_test_results WHERE run_id = 'r0'") == ""
 

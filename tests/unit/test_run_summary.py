@@ -67,3 +67,26 @@ def test_long_lines_wrap_under_the_label():
     assert len(loads_lines) > 1 and max(map(len, lines)) <= 96
     assert loads_lines[0] == "  loads   raw_shop__table_0: 1,000 rows (2 quarantined),"
     assert all(line.startswith(" " * 10 + "raw_shop__table_") for line in loads_lines[1:])
+
+
+def test_a_test_whose_query_failed_counts_as_failed():
+    summary = RunSummary(run_id="r", tests={"pass": 3, "error": 1})
+    assert "  tests   3 passed, 0 warned, 1 failed (1 errored: its query failed)" in summary.lines()
+    assert summary.tests_failed == 1
+
+
+def test_a_failed_model_and_a_refused_table_are_named():
+    summary = RunSummary(
+        run_id="r",
+        loads={"raw_feed__items": (0, 0), "raw_feed__prices": (5, 1), "raw_feed__tags": (2, 0)},
+        refused={"raw_feed__items": "refused", "raw_feed__prices": "1 file(s) refused"},
+        models_built=["stg_feed__items"],
+        models_failed=["dim_items"],
+    )
+    lines = summary.lines()
+    assert lines[2] == (
+        "  loads   raw_feed__items: refused, raw_feed__prices: 5 rows (1 quarantined), 1 file(s) "
+        "refused,"
+    )
+    assert lines[3] == " " * 10 + "raw_feed__tags: 2 rows"
+    assert "  models  1 built (stg_feed__items), 0 up to date, 1 failed (dim_items)" in lines

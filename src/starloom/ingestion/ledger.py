@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 
+from starloom.errors import StarloomError
 from starloom.warehouse import Warehouse
 from starloom.warehouse.ddl import Ddl
 
@@ -42,11 +43,20 @@ def load_records(wh: Warehouse) -> Iterator[Callable[[dict], None]]:
         else:
             idle.append(dict(row))
 
+    def flush() -> None:
+        shapes: dict[tuple, list[dict]] = {}  # rows of the same columns go in together
+        for row in idle:
+            shapes.setdefault(tuple(row), []).append(row)
+        for rows in shapes.values():
+            wh.insert_df("starloom_loads", pd.DataFrame(rows))
+
     try:
         yield record
-    finally:
-        if idle:
-            wh.insert_df("starloom_loads", pd.DataFrame(idle))
+    except BaseException:
+        with contextlib.suppress(StarloomError):  # the block's own error is the one shown
+            flush()
+        raise
+    flush()
 
 
 def replace_quarantine(

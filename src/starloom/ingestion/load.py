@@ -797,9 +797,45 @@ def _ingest_entity(
     wh, source: Source, entity: Entity, run_date: dt.date, days, run_id, record, catalog
 ) -> dict:
     """Load one table and `record` its summary (see ledger.load_records); on a server,
-    loads of one table in several processes take turns."""
-    with wh.writer_lock(entity.raw_table):
-        return _load_entity(wh, source, entity, run_date, days, run_id, record, catalog)
+    loads of one table in several processes take turns. A load refused as a whole (its
+    contract no longer matches, its source cannot be read) is recorded too, with its
+    error: the run's history names the table that failed."""
+    started_at = dt.datetime.now(dt.UTC)
+    try:
+        with wh.writer_lock(entity.raw_table):
+            return _load_entity(wh, source, entity, run_date, days, run_id, record, catalog)
+    except StarloomError as exc:
+        _record_refused(source, entity, run_date, run_id, started_at, exc, record)
+        raise
+
+
+def _record_refused(source: Source, entity: Entity, run_date, run_id, started_at, exc, record):
+    """`record` a row of starloom_loads for a load that loaded nothing and failed with
+    `exc` (see ledger.load_records: if the warehouse cannot take it either, the load's own
+    error is the one shown)."""
+    error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    row = {
+        "load_id": ledger.new_load_id(source.name, entity.name),
+        "run_id": run_id,
+        "source": source.name,
+        "entity": entity.name,
+        "run_date": run_date,
+        "partitions": [],
+        "rows_read": 0,
+        "rows_loaded": 0,
+        "rows_quarantined": 0,
+        "rows_engine": 0,
+        "high_water_from": "",
+        "high_water": "",
+        "seconds": (dt.datetime.now(dt.UTC) - started_at).total_seconds(),
+        "started_at": started_at,
+        "schema_version": entity.contract.schema_version,
+        "schema_changes": [],
+        "notes": [],
+        "file_errors": [],
+        "error": error[:1000],
+    }
+    record(row)
 
 
 def _load_entity(

@@ -22,9 +22,11 @@ returns one row per duplicated value; NULLs pass `accepted_values` and `relation
 custom `sql` test may name the table under test as `{{ this }}` and other models as
 `{{ ref('name') }}`; it is project code, like the model's own SQL. `severity` is `error` (the
 default: the build stops, naming model, test, failing count and a few failing rows) or `warn`
-(the result is kept, the build goes on). Results go to `starloom_test_results` with the run
-id and the time. The declarations are read and checked when the model loads
-(starloom.models.config); this module turns them into SQL and runs them.
+(the result is kept, the build goes on). A test whose query fails (a column renamed, a
+custom test's SQL error) did not run: its status is `error`, counted with the failures,
+and at `severity: error` it stops the build as a failure does. Results go to
+`starloom_test_results` with the run id and the time. The declarations are read and checked
+when the model loads (starloom.models.config); this module turns them into SQL and runs them.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ import re
 import jinja2
 import pandas as pd
 
-from starloom.errors import ModelError
+from starloom.errors import ModelError, WarehouseError
 from starloom.ingestion.raw_names import raw_table
 from starloom.models.definition import Model
+from starloom.runs import ERRORED
 from starloom.warehouse import Warehouse, quote_identifier, state
 
 SAMPLE_ROWS = 5
@@ -194,14 +197,23 @@ def run_model_tests(
         columns = wh.columns_of(sorted({test.to for _, test in targets}))
         for column, test in targets:
             _check_target(model, column, test.to, test.field, columns[test.to])
+    errors: dict[int, str] = {}
     for spec in tests_sql(wh, model, table):
-        failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
-        sample = ""
-        if failures:
-            df = _failing_rows(wh, spec["sql"], spec["params"])
-            samples[len(rows)] = df
-            sample = df.to_json(orient="records", date_format="iso", default_handler=str)
-        status = "pass" if failures == 0 else ("fail" if spec["severity"] == "error" else "warn")
+        try:
+            failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
+        except WarehouseError as exc:  # the test did not run: never counted as a pass
+            errors[len(rows)] = _first_line(exc)
+            failures, status = 0, ERRORED
+            sample = json.dumps([{"error": errors[len(rows)]}])
+        else:
+            sample = ""
+            if failures:
+                df = _failing_rows(wh, spec["sql"], spec["params"])
+                samples[len(rows)] = df
+                sample = df.to_json(orient="records", date_format="iso", default_handler=str)
+            status = (
+                "pass" if failures == 0 else ("fail" if spec["severity"] == "error" else "warn")
+            )
         rows.append(
             {
                 "run_id": run_id,
@@ -215,7 +227,11 @@ def run_model_tests(
                 "sample": sample,
             }
         )
-    failed = [i for i, r in enumerate(rows) if r["status"] == "fail"]
+    failed = [
+        i
+        for i, r in enumerate(rows)
+        if r["status"] == "fail" or (r["status"] == ERRORED and r["severity"] == "error")
+    ]
     if failed:
         if record:
             record_results(wh, rows)
@@ -223,6 +239,9 @@ def run_model_tests(
         for i in failed:
             r = rows[i]
             on = f" on {r['column']}" if r["column"] else ""
+            if i in errors:
+                parts.append(f"{r['test']}{on}: its query failed, so it did not run: {errors[i]}")
+                continue
             parts.append(
                 f"{r['test']}{on}: {r['failures']} failing rows, e.g. {_sample_text(samples[i])}"
             )
@@ -235,6 +254,12 @@ def run_model_tests(
         failure.results = rows
         raise failure
     return rows
+
+
+def _first_line(exc: Exception) -> str:
+    """The first line of an engine error, short enough to keep with the result."""
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:

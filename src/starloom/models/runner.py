@@ -26,7 +26,7 @@ from starloom.models.materializations.shared import (
     storage_of,
 )
 from starloom.project import Project
-from starloom.runs import UP_TO_DATE, current_run_id, forced, record_models
+from starloom.runs import FAILED, UP_TO_DATE, current_run_id, forced, record_models
 from starloom.settings import parse_run_date
 from starloom.warehouse import Warehouse
 from starloom.warehouse.ddl import Ddl
@@ -164,43 +164,62 @@ def build(
             model = models[name]
             started = time.perf_counter()
             storage = storage_of(model)
-            with wh.writer_lock(name):  # on a server, builds of one model take turns
-                for aside in {name + ASIDE, storage + ASIDE} & leftovers:
-                    for statement in ctx.ddl.drop_table(aside):  # left by a killed build
-                        wh.command(statement)
-                skippable = state and model.config.materialization in SKIPPABLE
-                sig, version = state.signature(model, storage) if skippable else ("", None)
-                cut_off = storage + MOVING in leftovers  # a move was killed
-                if (
-                    skippable
-                    and not (ctx.full_refresh or cut_off)
-                    and state.up_to_date(model, sig, version)
-                ):
-                    outcome = Outcome([], UP_TO_DATE, 0)
-                else:
-                    outcome = _run(ctx, model, storage)
-                    if state:
-                        state.changed(name, storage)
-                    if skippable:
-                        state.record(model, storage, ctx.run_id, sig)
-            seconds = round(time.perf_counter() - started, 3)
+            try:
+                with wh.writer_lock(name):  # on a server, builds of one model take turns
+                    for aside in {name + ASIDE, storage + ASIDE} & leftovers:
+                        for statement in ctx.ddl.drop_table(aside):  # left by a killed build
+                            wh.command(statement)
+                    skippable = state and model.config.materialization in SKIPPABLE
+                    sig, version = state.signature(model, storage) if skippable else ("", None)
+                    cut_off = storage + MOVING in leftovers  # a move was killed
+                    if (
+                        skippable
+                        and not (ctx.full_refresh or cut_off)
+                        and state.up_to_date(model, sig, version)
+                    ):
+                        outcome = Outcome([], UP_TO_DATE, 0)
+                    else:
+                        outcome = _run(ctx, model, storage)
+                        if state:
+                            state.changed(name, storage)
+                        if skippable:
+                            state.record(model, storage, ctx.run_id, sig)
+            except Exception:  # kept as failed: the run's history names the model
+                builds.append(_build_row(model, FAILED, 0, None, _since(started)))
+                raise
+            seconds = _since(started)  # counting the rows is not the build's time
             rows = state.rows(name) if state and outcome.mode == UP_TO_DATE else None
             results.extend(outcome.tests)
             builds.append(
-                {
-                    "model": name,
-                    "layer": model.layer,
-                    "materialization": model.config.materialization,
-                    "mode": outcome.mode,
-                    "rows_written": outcome.rows_written,
-                    "rows": wh.count(name) if rows is None else rows,
-                    "seconds": seconds,
-                }
+                _build_row(
+                    model,
+                    outcome.mode,
+                    outcome.rows_written,
+                    wh.count(name) if rows is None else rows,
+                    seconds,
+                )
             )
     return pd.DataFrame(builds, columns=BUILD_COLUMNS), data_tests.results_frame(results)
 
 
 BUILD_COLUMNS = ["model", "layer", "materialization", "mode", "rows_written", "rows", "seconds"]
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+def _build_row(model: Model, mode: str, rows_written: int, rows, seconds: float) -> dict:
+    """One row of `build`'s frame (BUILD_COLUMNS)."""
+    return {
+        "model": model.name,
+        "layer": model.layer,
+        "materialization": model.config.materialization,
+        "mode": mode,
+        "rows_written": rows_written,
+        "rows": rows,
+        "seconds": seconds,
+    }
 
 
 @contextlib.contextmanager

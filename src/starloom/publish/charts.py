@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-STATUS_COLORS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
+STATUS_COLORS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "error": "#8250df"}
 
 
 def tests_line(results: pd.DataFrame) -> str:

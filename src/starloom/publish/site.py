@@ -53,7 +53,7 @@ class ModelPage:
     @property
     def status(self) -> str:
         statuses = {t["status"] for t in self.tests}
-        for s in ("fail", "warn", "pass"):
+        for s in ("fail", "error", "warn", "pass"):
             if s in statuses:
                 return s
         return "untested"

@@ -113,10 +113,12 @@ TABLES: dict[str, StateTable] = {
                 "high_water String, rows_engine UInt64, notes Array(String), "
                 "file_errors Array(String), run_id String",
                 since=2,
-            ),
+            )
+            + _columns("error String", since=3),
             order_by=("source", "entity", "started_at"),
             holds="one row per load of a table: rows read, loaded, quarantined, seconds, "
-            "schema version and changes, high-water marks, notes, refused files, run id",
+            "schema version and changes, high-water marks, notes, refused files, run id, "
+            "and the error of a load refused as a whole",
         ),
         StateTable(
             "starloom_quarantine",
@@ -159,7 +161,8 @@ TABLES: dict[str, StateTable] = {
                 f"finished_at {UTC_MS}, step UInt32"
             ),
             order_by=("run_id", "model"),
-            holds="every model a build went through: built (full, incremental) or up to date",
+            holds="every model a build went through: built (full, incremental), up to date, "
+            "or failed",
         ),
         StateTable(
             "starloom_builds",
@@ -178,6 +181,17 @@ TABLES: dict[str, StateTable] = {
             engine="ReplacingMergeTree",
             engine_args=("finished_at",),
             holds="every run date a backfill built",
+        ),
+        StateTable(
+            "starloom_commands",
+            _columns(
+                "run_id String, command String, run_date Nullable(Date32), "
+                f"started_at {UTC_MS}, finished_at {UTC_MS}, status String, "
+                "failed Array(String), error String"
+            ),
+            order_by=("run_id", "started_at"),
+            holds="every command that ran (run, backfill, ingest, build, test): its run id "
+            "and run date, whether it failed, what failed (tasks) and its error",
         ),
         StateTable(
             "starloom_freshness",

@@ -34,8 +34,9 @@ plot: $(STAMP)  ## the DAG picture, offline
 SF ?= 1
 REPEAT ?= 1
 PEER ?=
+MEMORY_MB ?= 1200
 bench: $(STAMP)  ## TPC-H to a star schema against file(), pandas (and PEER=dbt): make bench SF=1 REPEAT=3
-	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT) $(if $(PEER),--peer $(PEER))
+	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT) --memory-limit-mb $(MEMORY_MB) $(if $(PEER),--peer $(PEER))
 
 N ?= 20
 SEED ?= 1

@@ -50,6 +50,8 @@ def test_bench_runs_and_tpch_answers_match(tmp_path):
             str(REPO / "benchmarks" / "bench.py"),
             "--sf",
             "0.01",
+            "--memory-limit-mb",
+            "800",
             "--out",
             str(tmp_path),
         ],
@@ -60,6 +62,7 @@ def test_bench_runs_and_tpch_answers_match(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Q1/Q6 against the official answers: ok" in done.stdout
+    assert "engine memory limit 800 MiB" in done.stdout
     for stage in ("starloom report notebook", "starloom no-op rebuild", "starloom +1% increment"):
         assert stage in done.stdout
     (result,) = tmp_path.glob("results-sf0.01-*.json")
@@ -69,6 +72,9 @@ def test_bench_runs_and_tpch_answers_match(tmp_path):
     # every generated row arrives, through the contracts, nothing quarantined on clean data
     assert starloom["rows"] == summary["runs"]["file"][0]["rows"] > 60_000
     assert starloom["quarantined"] == 0 and starloom["tests_failed"] == 0
+    # what a scale factor without official answers is checked by: the engine's own load
+    assert starloom["q_rows"] == summary["runs"]["file"][0]["q_rows"]
+    assert len(starloom["q_rows"]["q01"]) == 4 and summary["memory_limit_mb"] == "800"
     assert set(summary["ratios"]) == {
         "increment_vs_full",
         "noop_vs_full",

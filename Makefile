@@ -35,8 +35,9 @@ SF ?= 1
 REPEAT ?= 1
 PEER ?=
 MEMORY_MB ?= 1200
+SKIP ?=
 bench: $(STAMP)  ## TPC-H to a star schema against file(), pandas (and PEER=dbt): make bench SF=1 REPEAT=3
-	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT) --memory-limit-mb $(MEMORY_MB) $(if $(PEER),--peer $(PEER))
+	$(BIN)/python benchmarks/bench.py --sf $(SF) --repeat $(REPEAT) --memory-limit-mb $(MEMORY_MB) $(if $(PEER),--peer $(PEER)) $(if $(SKIP),--skip $(SKIP))
 
 N ?= 20
 SEED ?= 1

@@ -172,6 +172,10 @@ def test_a_line_over_the_cap_falls_back_and_is_one_bad_row(tmp_path, monkeypatch
     assert engine[0]["rows_engine"] == 0
     ((_, line, reason, _),) = engine[2]
     assert line == 3 and reason == "a line longer than 4,096 bytes (not read)"
+    # the engine never read it (it would hold the line whole in memory): Python did
+    assert engine[0]["notes"] == [
+        "read by Python, not the engine: a line may be longer than STARLOOM_MAX_RECORD_MB"
+    ]
     under = HEADER + ROWS[0] + f"2,{'x' * 1000},1,1,,,new,,\n"
     python, engine = _both(tmp_path, "under_the_cap", under.encode())
     assert engine[0]["rows_engine"] == 2 and engine[0]["rows_quarantined"] == 0

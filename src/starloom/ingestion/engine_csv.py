@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import mmap
 import numbers
+import os
 
 from starloom.errors import WarehouseError
 from starloom.ingestion import csv_records
@@ -227,6 +229,22 @@ def _not_for_engine(
         if _column(col, "_c0") is None:
             return f"a rule of column {col.name} has no exact SQL form"
     return None
+
+
+def lines_within_cap(path: str, dialect: CsvDialect) -> bool:
+    """Whether no line of the file can be longer than the cap of a line
+    (csv_records.MAX_RECORD_BYTES): every stretch of half the cap holds a line break, so no
+    two breaks are a whole cap apart. Found by reading a few bytes per stretch (the first
+    break in it), not the file: the engine would hold a longer line whole in memory, where
+    the Python path reads past it in bounded memory (and makes it one bad row). A
+    compressed file cannot be looked into this way and is taken as it is."""
+    window = csv_records.MAX_RECORD_BYTES // 2
+    size = os.path.getsize(path)
+    if size <= window or dialect.compression_of(path) != "none":
+        return True
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        # the last stretch may lack a break: the line it ends began at most a stretch before
+        return all(data.find(b"\n", at, at + window) >= 0 for at in range(0, size - window, window))
 
 
 def _within_cap(width: int, nullable: set[int]) -> str:

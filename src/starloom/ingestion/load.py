@@ -531,6 +531,8 @@ def _engine_loads(wh, source: Source, entity: Entity, plan: _FilePlan, aside, lo
             select, why = engine_csv.compile_select(entity.contract, header, meta, entity.csv)
             if select is not None and ends_open(path, entity.csv):
                 select, why = None, "its last line leaves a quote open (the engine would close it)"
+            if select is not None and not engine_csv.lines_within_cap(path, entity.csv):
+                select, why = None, "a line may be longer than STARLOOM_MAX_RECORD_MB"
             if select is None:
                 note(f"read by Python, not the engine: {why}")
                 continue

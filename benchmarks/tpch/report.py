@@ -16,6 +16,7 @@
 # that the benchmark built (`fct_lineorder`, `dim_customer`).
 
 # %%
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -31,7 +32,12 @@ database = "tpch"
 
 # %%
 wh = Warehouse(
-    Settings(project_dir=Path(project_dir), warehouse_path=Path(warehouse_path), database=database)
+    Settings(
+        project_dir=Path(project_dir),
+        warehouse_path=Path(warehouse_path),
+        database=database,
+        memory_limit_mb=int(os.environ.get("STARLOOM_MEMORY_LIMIT_MB") or 0),  # as the bench's
+    )
 )
 
 # %% [markdown]

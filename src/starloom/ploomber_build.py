@@ -168,6 +168,24 @@ def _skip_iri_grammars() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 
+@contextlib.contextmanager
+def _without_engine_plots():
+    """Importing Ploomber imports papermill, which loads every papermill engine another
+    package registers; ploomber-engine's imports matplotlib.pyplot (0.4 s) for a memory
+    profiler a build never uses. While Ploomber is imported, that import fails as if
+    matplotlib were absent (ploomber-engine then goes without the plot); afterwards
+    matplotlib imports as usual (the reports' charts use it)."""
+    if "matplotlib.pyplot" in sys.modules or "ploomber" in sys.modules:
+        yield
+        return
+    sys.modules["matplotlib.pyplot"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("matplotlib.pyplot", 0) is None:
+            del sys.modules["matplotlib.pyplot"]
+
+
 def stamp_inputs(dag, project_dir: Path) -> None:
     """Each step whose `stamp` is "ingest <time>" or "models <time>" (pipeline.yaml gives
     `"ingest {{now}}"`) gets the fingerprint of what it reads instead of the time
@@ -195,6 +213,8 @@ def build(
     Errors are printed as Ploomber prints them; the status is 0, or 1 when the build failed.
     """
     _skip_iri_grammars()
+    with _without_engine_plots():
+        import ploomber.dag.dag  # noqa: F401  (what imports papermill's engines)
     from ploomber.exceptions import DAGBuildError, DAGRenderError
     from ploomber.executors import _format
     from ploomber_core.exceptions import BaseException as PloomberError

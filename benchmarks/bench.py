@@ -209,6 +209,7 @@ def run_report(settings, out: Path) -> tuple[Path, float]:
         },
         kernel_name="python3",
         progress_bar=False,
+        extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # as the pipeline's kernels
         cwd=str(settings.project_dir),
     )
     return executed, time.perf_counter() - started

@@ -155,8 +155,13 @@ def on_failure(dag, traceback) -> None:
     lineage.emit_dag_events(dag, error=str((traceback or {}).get("build", "")))
 
 
-def publish_reports(product, upstream, project_dir: str | None = None) -> None:
-    """Ploomber task: every upstream notebook to reports/<stem>.html, the DAG, then the index."""
+def publish_reports(
+    product, upstream, project_dir: str | None = None, reports: str | None = None
+) -> None:
+    """Ploomber task: every upstream notebook to reports/<stem>.html, the DAG, then the index;
+    the pages of notebooks no longer upstream are removed. `reports` names the upstream
+    tasks (`starloom run` sets it, see starloom.ploomber_build.stamp_inputs): a task taken
+    out of the upstream list changes it, so the index is published again without it."""
     project = Project.load(Path(project_dir or os.getcwd()).resolve())
     index = Path(str(product))
     output_dir = index.parent
@@ -164,12 +169,14 @@ def publish_reports(product, upstream, project_dir: str | None = None) -> None:
         {nb for nb in map(notebook_of, (upstream or {}).values()) if nb is not None},
         key=lambda p: (p.name, str(p)),
     )
-    entries = []
+    entries, pages = [], output_dir / "reports"
     for notebook in notebooks:
-        html = export_html(
-            notebook, output_dir / "reports" / f"{notebook.stem}.html", project_dir=project.root
-        )
+        html = export_html(notebook, pages / f"{notebook.stem}.html", project_dir=project.root)
         entries.append(entry_for(notebook, html, output_dir))
+    kept = {f"{notebook.stem}.html" for notebook in notebooks}
+    for page in pages.glob("*.html"):
+        if page.name not in kept:  # the report of a task no longer in the pipeline
+            page.unlink()
     dag_png = plot_dag(project.pipeline_file, output_dir / "pipeline.png")
     build_index(
         output_dir,

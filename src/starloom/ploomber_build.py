@@ -190,13 +190,18 @@ def stamp_inputs(dag, project_dir: Path) -> None:
     """Each step whose `stamp` is "ingest <time>" or "models <time>" (pipeline.yaml gives
     `"ingest {{now}}"`) gets the fingerprint of what it reads instead of the time
     (starloom.pipeline.input_fingerprints): Ploomber then runs it, and what comes after it,
-    only when a data file, a source or a model changed."""
-    from starloom.pipeline import input_fingerprints
+    only when a data file, a source or a model changed. The step publishing the reports is
+    given the names of its upstream tasks: it runs again when a report is added or taken
+    out, not only when a report changed."""
+    from starloom.pipeline import input_fingerprints, publish_reports
     from starloom.project import Project
 
     prints: dict[str, str] | None = None
     for name in dag:
         params = dag[name].params
+        if getattr(dag[name].source, "primitive", None) is publish_reports:
+            params._setitem("reports", ",".join(sorted(dag[name].upstream)))
+            continue
         stamp = params.to_dict().get("stamp")
         kind = stamp.split(" ", 1)[0] if isinstance(stamp, str) else ""
         if kind in ("ingest", "models"):

@@ -58,6 +58,21 @@ def test_init_then_run_then_add_a_file_and_a_model(tmp_path):
     project_tests = run_tool(root, "python", "-m", "pytest", "-q", "tests")
     assert project_tests.returncode == 0, project_tests.stdout[-2000:]
 
+    # a report taken out of the pipeline leaves the published index, and its page goes
+    pipeline = (root / "pipeline.yaml").read_text()
+    report_task = pipeline[pipeline.index("  - source: notebooks/03_report.ipynb") :]
+    report_task = report_task[: report_task.index("\n\n") + 2]
+    pipeline = pipeline.replace(report_task, "").replace(
+        "upstream: [ingest, build_models, report, check_quality]",
+        "upstream: [ingest, build_models, check_quality]",
+    )
+    (root / "pipeline.yaml").write_text(pipeline)
+    fewer = run_tool(root, "starloom", "run", timeout=900)
+    assert fewer.returncode == 0, fewer.stdout[-3000:] + fewer.stderr[-3000:]
+    assert "03_report" not in (root / "output/index.html").read_text()
+    assert not (root / "output/reports/03_report.html").exists()
+    assert (root / "output/reports/04_check_quality.html").is_file()
+
 
 def test_the_project_still_builds_after_its_example_is_removed_as_its_readme_says(tmp_path):
     assert run_tool(tmp_path, "starloom", "init", "shop").returncode == 0

@@ -212,9 +212,11 @@ def _cmd_test(args) -> int:
     from starloom.warehouse import connect
 
     def work() -> int:
-        return _print_tests(models.test(connect(), _selection(args)), always=True)
+        tests = models.test(connect(), _selection(args), run_date=run_date)
+        return _print_tests(tests, always=True)
 
-    return _recorded("test", None, work)
+    run_date = _run_date(args)
+    return _recorded("test", run_date, work)
 
 
 def _selection(args) -> list[str] | None:
@@ -434,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("select", nargs="*", help="models or layers (default: all)")
     _select_option(p)
+    p.add_argument(
+        "--run-date", help="the tests' {run_date:Date}: YYYY-MM-DD (default: env.yaml, else today)"
+    )
     p.set_defaults(func=_cmd_test)
     p = sub.add_parser(
         "run",

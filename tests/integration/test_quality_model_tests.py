@@ -219,3 +219,29 @@ def test_a_test_whose_query_fails_is_an_error_never_a_pass(tables):
     (row,) = _run(tables, {"columns": {"qty": {"tests": [warn]}}})
     assert row["status"] == "error"
     assert "no_such_column" in data_tests.parse_sample(row["sample"])[0]["error"]
+
+
+def test_a_test_may_use_the_run_date_as_the_models_sql_does(tables):
+    """An expression or a test's SQL binds {run_date:Date} (and {lookback_start:Date}): the
+    same rows pass on one run date and fail on an earlier one."""
+    tables.command(
+        f"CREATE TABLE {tables.qualified('fct_days')} (day Date) ENGINE = MergeTree ORDER BY day"
+    )
+    tables.command(f"INSERT INTO {tables.qualified('fct_days')} VALUES ('2024-01-05')")
+    meta = {
+        "tests": [
+            {"sql": "SELECT * FROM {{ this }} WHERE day > {run_date:Date}", "name": "no_future"},
+            {"expression_is_true": {"expression": "day >= {lookback_start:Date}"}},
+        ]
+    }
+    model = _model(meta, "fct_days")
+    params = {"run_date": dt.date(2024, 1, 5), "lookback_start": dt.date(2024, 1, 5)}
+    rows = data_tests.run_model_tests(tables, model, "fct_days", "r1", params=params)
+    assert [r["status"] for r in rows] == ["pass", "pass"]
+    params = {"run_date": dt.date(2024, 1, 4), "lookback_start": dt.date(2024, 1, 6)}
+    with pytest.raises(TestFailure) as info:
+        data_tests.run_model_tests(tables, model, "fct_days", "r2", params=params)
+    assert [(r["test"], r["failures"]) for r in info.value.results] == [
+        ("no_future", 1),
+        ("expression_is_true", 1),
+    ]

@@ -12,6 +12,7 @@ import starloom
 from starloom import run_history, runs
 from starloom.cli import main
 from starloom.errors import StarloomError
+from starloom.settings import load_settings
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -140,9 +141,10 @@ def test_a_failed_build_names_its_model_and_commands_are_listed_with_their_run_d
     _new_process(monkeypatch)
     assert main(["test"]) == 0  # the table of the last good build
     tested = _newest(wh)
-    assert (tested.command, tested.run_date, tested.tests, tested.status) == ("test", "", 2, "ok")
+    assert (tested.command, tested.tests, tested.status) == ("test", 2, "ok")
+    assert tested.run_date == str(load_settings().run_date)  # its tests' run date
     lines = run_history.format_runs(run_history.list_runs(wh)).splitlines()
     assert [line.split()[1] for line in lines[1:]] == ["test", "build", "build", "build", "ingest"]
-    assert lines[1].split()[4] == "-" and lines[3].split()[4] == "2024-01-05"  # its run date
+    assert lines[1].split()[4] == tested.run_date and lines[3].split()[4] == "2024-01-05"
     status = lines[0].index("status")  # aligned: every status starts under its header
     assert [line[status:] for line in lines[1:4]] == ["ok", "failed: dim_items", "ok"]

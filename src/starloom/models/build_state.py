@@ -57,11 +57,13 @@ def _catalog(wh: Warehouse, names: set[str]) -> dict[str, tuple[str, int | None]
 
 
 def signature(model: Model, params: dict, versions: dict[str, str]) -> str:
-    """The hash of what the model's build depends on; `versions` covers its tables_read."""
+    """The hash of what the model's build depends on; `versions` covers its tables_read.
+    A run parameter counts where the model's SQL or its tests (in its header) use it."""
+    used = model.sql + json.dumps(model.config.written, sort_keys=True, default=str)
     payload = {
         "sql": model.sql,
         "meta": model.config.written,  # the header as written: the same hash however it is read
-        "params": {k: str(v) for k, v in params.items() if "{" + k + ":" in model.sql},
+        "params": {k: str(v) for k, v in params.items() if "{" + k + ":" in used},
         "inputs": {n: versions.get(n, "absent") for n in sorted(model.tables_read)},
     }
     text = json.dumps(payload, sort_keys=True, default=str)

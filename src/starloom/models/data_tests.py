@@ -84,9 +84,12 @@ def _check_target(model: Model, column: str, to: str, field: str, columns) -> No
         )
 
 
-def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
+def tests_sql(wh: Warehouse, model: Model, table: str, run: dict | None = None) -> list[dict]:
     """Each declared test as {test, column, severity, sql, params}; `sql` selects the
-    failing rows of `table` (the table under test, maybe built aside)."""
+    failing rows of `table` (the table under test, maybe built aside). `run` are the run's
+    parameters (`{run_date:Date}`, `{lookback_start:Date}`), which an expression or a
+    test's SQL may use as the model's SQL does."""
+    run = dict(run or {})
     t = wh.qualified(table)
     out = []
     for column, spec in model.config.columns.items():
@@ -115,6 +118,7 @@ def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
                 )
             else:  # expression_is_true
                 sql = f"SELECT * FROM {t} WHERE NOT ({test.expression})"
+                params = run
             out.append(
                 {
                     "test": test.label,
@@ -132,7 +136,7 @@ def tests_sql(wh: Warehouse, model: Model, table: str) -> list[dict]:
         else:  # expression_is_true
             sql = f"SELECT * FROM {t} WHERE NOT ({test.expression})"
         out.append(
-            {"test": test.label, "column": "", "severity": test.severity, "sql": sql, "params": {}}
+            {"test": test.label, "column": "", "severity": test.severity, "sql": sql, "params": run}
         )
     return out
 
@@ -176,7 +180,13 @@ def row_text(row: dict) -> str:
 
 
 def run_model_tests(
-    wh, model: Model, table: str, run_id: str, shown_as: str | None = None, record: bool = True
+    wh,
+    model: Model,
+    table: str,
+    run_id: str,
+    shown_as: str | None = None,
+    record: bool = True,
+    params: dict | None = None,
 ) -> list[dict]:
     """Run the model's tests on `table`; raise TestFailure if an error-level test fails.
 
@@ -198,7 +208,7 @@ def run_model_tests(
         for column, test in targets:
             _check_target(model, column, test.to, test.field, columns[test.to])
     errors: dict[int, str] = {}
-    for spec in tests_sql(wh, model, table):
+    for spec in tests_sql(wh, model, table, params):
         try:
             failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
         except WarehouseError as exc:  # the test did not run: never counted as a pass

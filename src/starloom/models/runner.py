@@ -235,21 +235,37 @@ def _recording(wh: Warehouse, results: list[dict], builds: list[dict] = (), run_
 
 
 def test(
-    wh: Warehouse, select=None, *, run_id: str | None = None, sql_dir: Path | None = None
+    wh: Warehouse,
+    select=None,
+    *,
+    run_id: str | None = None,
+    sql_dir: Path | None = None,
+    run_date=None,
 ) -> pd.DataFrame:
     """Run the tests of the selected models on the tables they hold now, without building.
 
     Every selected model's tests run, failing or not; the results are recorded in
-    starloom_test_results and returned (`status` is pass, warn or fail)."""
+    starloom_test_results and returned (`status` is pass, warn or fail). A test's
+    `{run_date:Date}` is `run_date` (default: the project's, env.yaml's `run_date`)."""
     models = _models(wh, sql_dir)
     run_id = run_id or current_run_id()
+    ctx = BuildContext(
+        wh=wh,
+        ddl=Ddl(wh.database, wh.settings.cluster),
+        run_id=run_id,
+        run_date=parse_run_date(run_date or wh.settings.run_date),
+        full_refresh=False,
+    )
     rows: list[dict] = []
     with wh.session():
         for name in _select(models, select):
             if not wh.table_exists(name):
                 raise ModelError(f"Model {name} is not built yet: build it first (starloom build).")
             try:
-                rows += data_tests.run_model_tests(wh, models[name], name, run_id, record=False)
+                model = models[name]
+                rows += data_tests.run_model_tests(
+                    wh, model, name, run_id, record=False, params=ctx.params(model)
+                )
             except data_tests.TestFailure as failure:
                 rows += failure.results
         if rows:

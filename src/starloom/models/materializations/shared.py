@@ -213,7 +213,9 @@ def build_tested(
             settings={**ctx.ddl.insert_settings, **model.config.settings} or None,
         )
         rows = ctx.wh.count(aside)
-        tests = data_tests.run_model_tests(ctx.wh, model, aside, ctx.run_id, shown_as=model.name)
+        tests = data_tests.run_model_tests(
+            ctx.wh, model, aside, ctx.run_id, shown_as=model.name, params=ctx.params(model)
+        )
         land(aside)
     finally:
         drop(ctx, aside)

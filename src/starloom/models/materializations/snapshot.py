@@ -120,7 +120,9 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
         for sql in statements:
             wh.command(sql, params, settings=ddl.insert_settings or None)
         rows = wh.count(aside)
-        tests = data_tests.run_model_tests(wh, model, aside, ctx.run_id, shown_as=model.name)
+        tests = data_tests.run_model_tests(
+            wh, model, aside, ctx.run_id, shown_as=model.name, params=ctx.params(model)
+        )
         wh.command(
             f"INSERT INTO {ddl.qualified(data)} SELECT * FROM {ddl.qualified(aside)}",
             settings=ddl.insert_settings or None,

@@ -19,5 +19,7 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
     if table_engine(ctx.wh, model.name) not in (None, "View"):
         drop(ctx, model.name)
     ctx.wh.command(ctx.ddl.create_view(model.name, body), ctx.params(model))
-    tests = data_tests.run_model_tests(ctx.wh, model, model.name, ctx.run_id)
+    tests = data_tests.run_model_tests(
+        ctx.wh, model, model.name, ctx.run_id, params=ctx.params(model)
+    )
     return Outcome(tests, "full", 0)

@@ -144,7 +144,9 @@ def _run_date(args, project=None):
     return (project or Project.load()).settings.run_date
 
 
-def _record_command(command: str, run_id: str, run_date, started_at, status: int, **what) -> None:
+def _record_command(
+    command: str, run_id: str, run_date, started_at, status: int, wh=None, **what
+) -> None:
     """One row in starloom_commands for the command that ran (starloom.runs.record_command),
     so that `starloom runs` says which command made each run and whether it failed. A
     warehouse that cannot take it does not change the command's outcome: a warning says so."""
@@ -153,7 +155,7 @@ def _record_command(command: str, run_id: str, run_date, started_at, status: int
 
     try:
         record_command(
-            connect(), run_id, command, run_date=run_date, started_at=started_at,
+            wh or connect(), run_id, command, run_date=run_date, started_at=started_at,
             failed=bool(status), **what,
         )  # fmt: skip
     except StarloomError as exc:
@@ -282,25 +284,28 @@ def _cmd_run(args) -> int:
     done = ploomber_build.build(args.ploomber_args, settings.project_dir)
     if not done.attempted or not done.started:  # --help, options refused, no DAG: nothing ran
         return done.status
-    _record_command(
-        os.environ.get(runs.COMMAND_ENV, "").strip() or "run",  # a backfill's day says so
-        done.run_id,
-        _given_run_date(done.run_date),
-        dt.datetime.fromtimestamp(done.started_at, dt.UTC),
-        done.status,
-        what_failed=done.failed,
-    )
-    summary = summarize(
-        Warehouse(settings),
-        done.run_id,
-        ran=done.ran,
-        skipped=done.skipped,
-        failed=done.failed,
-        not_run=done.not_run,
-        run_date=done.run_date,
-        seconds=time.monotonic() - started,
-        published_since=done.started_at,
-    )
+    wh = Warehouse(settings)
+    with wh.session():  # one opening of the warehouse for the record and the summary
+        _record_command(
+            os.environ.get(runs.COMMAND_ENV, "").strip() or "run",  # a backfill's day says so
+            done.run_id,
+            _given_run_date(done.run_date),
+            dt.datetime.fromtimestamp(done.started_at, dt.UTC),
+            done.status,
+            wh=wh,
+            what_failed=done.failed,
+        )
+        summary = summarize(
+            wh,
+            done.run_id,
+            ran=done.ran,
+            skipped=done.skipped,
+            failed=done.failed,
+            not_run=done.not_run,
+            run_date=done.run_date,
+            seconds=time.monotonic() - started,
+            published_since=done.started_at,
+        )
     print(summary, flush=True)
     if done.status:
         print("the run failed: see the error above", file=sys.stderr)

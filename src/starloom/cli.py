@@ -167,11 +167,14 @@ def _recorded(command: str, run_date, work) -> int:
     is recorded with its first line, then raised as before."""
     import datetime as dt
 
+    from starloom.errors import WarehouseLockedError
     from starloom.runs import current_run_id
 
     run_id, started_at = current_run_id(), dt.datetime.now(dt.UTC)
     try:
         status = work()
+    except WarehouseLockedError:
+        raise  # the warehouse cannot take the record either: no second wait for it
     except StarloomError as exc:
         _record_command(command, run_id, run_date, started_at, 1, error=str(exc))
         raise
@@ -270,6 +273,7 @@ def _given_run_date(value: str):
 
 
 def _cmd_run(args) -> int:
+    import contextlib
     import datetime as dt
     import os
     import time
@@ -285,16 +289,22 @@ def _cmd_run(args) -> int:
     if not done.attempted or not done.started:  # --help, options refused, no DAG: nothing ran
         return done.status
     wh = Warehouse(settings)
-    with wh.session():  # one opening of the warehouse for the record and the summary
-        _record_command(
-            os.environ.get(runs.COMMAND_ENV, "").strip() or "run",  # a backfill's day says so
-            done.run_id,
-            _given_run_date(done.run_date),
-            dt.datetime.fromtimestamp(done.started_at, dt.UTC),
-            done.status,
-            wh=wh,
-            what_failed=done.failed,
-        )
+    with contextlib.ExitStack() as opened:
+        try:  # one opening of the warehouse for the record and the summary
+            opened.enter_context(wh.session())
+            unread = None
+        except StarloomError as exc:  # the summary says so, without a second wait
+            unread = exc
+        if unread is None:
+            _record_command(
+                os.environ.get(runs.COMMAND_ENV, "").strip() or "run",  # a backfill's day
+                done.run_id,
+                _given_run_date(done.run_date),
+                dt.datetime.fromtimestamp(done.started_at, dt.UTC),
+                done.status,
+                wh=wh,
+                what_failed=done.failed,
+            )
         summary = summarize(
             wh,
             done.run_id,
@@ -305,6 +315,7 @@ def _cmd_run(args) -> int:
             run_date=done.run_date,
             seconds=time.monotonic() - started,
             published_since=done.started_at,
+            unread=unread,
         )
     print(summary, flush=True)
     if done.status:

@@ -184,6 +184,18 @@ def _without_engine_plots():
     finally:
         if sys.modules.get("matplotlib.pyplot", 0) is None:
             del sys.modules["matplotlib.pyplot"]
+        profiling = sys.modules.get("ploomber_engine.profiling")
+        if profiling is not None and getattr(profiling, "plt", 0) is None:
+            profiling.plt = _LazyPyplot()  # its memory plot still works if a task asks
+
+
+class _LazyPyplot:
+    """matplotlib.pyplot, imported when first used."""
+
+    def __getattr__(self, name: str):
+        import matplotlib.pyplot
+
+        return getattr(matplotlib.pyplot, name)
 
 
 def stamp_inputs(dag, project_dir: Path) -> None:

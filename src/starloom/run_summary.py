@@ -183,11 +183,13 @@ def summarize(
     run_date: str = "",
     seconds: float | None = None,
     published_since: float | None = None,
+    unread: Exception | None = None,
 ) -> RunSummary:
     """The summary of run `run_id`: the tasks given (`ran`: {task: seconds}, `skipped` as
     up to date, `failed`, `not_run`), and what the warehouse recorded under the run id.
     The reports are named only when this run wrote their index (at `published_since`, a
-    time.time(), or later): an index left by an earlier run is not this run's."""
+    time.time(), or later): an index left by an earlier run is not this run's. `unread`:
+    the error that kept the caller from opening the warehouse (it is not tried again)."""
     summary = RunSummary(
         run_id=run_id,
         run_date=run_date,
@@ -198,6 +200,8 @@ def summarize(
         tasks_not_run=list(not_run or []),
     )
     try:
+        if unread is not None:
+            raise unread
         found = read_run(wh, run_id)
     except StarloomError as exc:
         summary.unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -244,3 +244,20 @@ def test_a_forced_run_builds_every_model(wh, sql_dir, monkeypatch):
     assert [modes(wh, sql_dir)[m] for m in tables] == [UP_TO_DATE] * 3
     monkeypatch.setenv("STARLOOM_FORCE", "1")
     assert [modes(wh, sql_dir)[m] for m in tables] == ["full"] * 3
+
+
+def test_the_rows_of_a_table_come_from_its_parts_and_a_view_has_none(wh):
+    """An up-to-date model's row count is read with its version; a view (or a table
+    without parts) has none there, and the build counts it instead."""
+    from starloom.models.build_state import _catalog
+
+    wh.command(f"CREATE TABLE {wh.qualified('t_full')} (x Int64) ENGINE = MergeTree ORDER BY x")
+    wh.command(f"INSERT INTO {wh.qualified('t_full')} SELECT number FROM numbers(5)")
+    wh.command(f"CREATE TABLE {wh.qualified('t_empty')} (x Int64) ENGINE = MergeTree ORDER BY x")
+    wh.command(f"CREATE VIEW {wh.qualified('v_full')} AS SELECT * FROM {wh.qualified('t_full')}")
+    found = _catalog(wh, {"t_full", "t_empty", "v_full", "absent"})
+    assert {name: rows for name, (_, rows) in found.items()} == {
+        "t_full": 5,
+        "t_empty": None,
+        "v_full": None,
+    }

@@ -90,3 +90,22 @@ def test_a_failed_model_and_a_refused_table_are_named():
     )
     assert lines[3] == " " * 10 + "raw_feed__tags: 2 rows"
     assert "  models  1 built (stg_feed__items), 0 up to date, 1 failed (dim_items)" in lines
+
+
+def test_a_warehouse_the_caller_could_not_open_is_not_tried_again(tmp_path):
+    """starloom run opens the warehouse once for its record and its summary: when that
+    fails, the summary says why and does not wait for the warehouse a second time."""
+    from types import SimpleNamespace
+
+    from starloom.errors import WarehouseLockedError
+    from starloom.run_summary import summarize
+
+    class NeverRead:
+        settings = SimpleNamespace(project_dir=tmp_path, output_dir=tmp_path / "output")
+
+        def __getattr__(self, name):
+            raise AssertionError(f"the warehouse was used: {name}")
+
+    held = WarehouseLockedError("The embedded warehouse at x is held by process 7.\nmore")
+    summary = summarize(NeverRead(), "r1", ran={"ingest": 1.0}, unread=held)
+    assert summary.unread == "The embedded warehouse at x is held by process 7."

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 
 import pandas as pd
 
-from starloom.errors import StarloomError
 from starloom.warehouse import Warehouse
 from starloom.warehouse.ddl import Ddl
 
@@ -38,7 +37,7 @@ def load_records(wh: Warehouse) -> Iterator[Callable[[dict], None]]:
     idle: list[dict] = []
 
     def record(row: dict) -> None:
-        if row["partitions"]:
+        if row["partitions"] or row.get("schema_changes"):  # the raw table changed
             wh.insert_df("starloom_loads", pd.DataFrame([row]))
         else:
             idle.append(dict(row))
@@ -53,7 +52,7 @@ def load_records(wh: Warehouse) -> Iterator[Callable[[dict], None]]:
     try:
         yield record
     except BaseException:
-        with contextlib.suppress(StarloomError):  # the block's own error is the one shown
+        with contextlib.suppress(Exception):  # the block's own error is the one shown
             flush()
         raise
     flush()

@@ -776,7 +776,8 @@ class _Catalog:
 
     def columns(self, entity: Entity) -> list[tuple[str, str]]:
         found = self._columns.pop(entity.raw_table, None)
-        return self.wh.columns(entity.raw_table) if found is None else found
+        # a table not there before the writer lock was taken is looked for again under it
+        return found or self.wh.columns(entity.raw_table)
 
     def files(self, entity: Entity) -> dict[str, tuple[int, str, int]]:
         if entity.name not in self._unused:

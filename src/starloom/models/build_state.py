@@ -42,7 +42,7 @@ def _catalog(wh: Warehouse, names: set[str]) -> dict[str, tuple[str, int | None]
         return {}
     rows = wh.query_rows(
         "SELECT t.name, toString(t.uuid), toString(t.metadata_modification_time), p.rows, "
-        "p.content FROM system.tables AS t LEFT JOIN ("
+        "p.content, p.table != '' FROM system.tables AS t LEFT JOIN ("
         "  SELECT table, sum(rows) AS rows, "
         "  cityHash64(arraySort(groupArray(hash_of_all_files))) AS content FROM system.parts "
         "  WHERE database = {d:String} AND table IN {n:Array(String)} AND active "
@@ -50,9 +50,9 @@ def _catalog(wh: Warehouse, names: set[str]) -> dict[str, tuple[str, int | None]
         "WHERE t.database = {d:String} AND t.name IN {n:Array(String)}",
         {"d": wh.database, "n": sorted(names)},
     )
-    return {
-        name: ("/".join(str(v) for v in rest), None if rest[2] is None else int(rest[2]))
-        for name, *rest in rows
+    return {  # no active part (a view, an empty table): rows unknown, count() says
+        name: ("/".join(str(v) for v in rest), int(rest[2]) if has_parts else None)
+        for name, *rest, has_parts in rows
     }
 
 
@@ -76,7 +76,9 @@ class BuildState:
     The versions of every table the models read or write are read in one query at the
     start, and again only for a table this build changed (see `changed`): a build with
     nothing to do costs a few statements, not a few per model. A table another process
-    changes during the build is seen at the next build (a rebuild, never a stale table)."""
+    changes during the build is seen at the next build (a rebuild, never a stale table).
+    On a server, where other processes write at any time, each model reads the versions
+    of its tables at its turn."""
 
     def __init__(self, wh: Warehouse, models: dict[str, Model], params_of):
         self.wh, self.models, self.params_of = wh, models, params_of
@@ -88,7 +90,9 @@ class BuildState:
         self.read = set(tables)  # the tables whose entry in `catalog` is current
 
     def _versions(self, names: set[str]) -> dict[str, str]:
-        unread = names - self.read
+        # on a server, other processes may write any table during the build: read at the
+        # model's turn, as late as possible
+        unread = names - self.read if self.wh.embedded else names
         if unread:
             self.catalog.update(_catalog(self.wh, unread))
             self.read |= unread

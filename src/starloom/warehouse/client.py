@@ -78,8 +78,11 @@ class _EngineStderr:
     the holder, if the wait runs out. Anything else the engine prints is kept.
     """
 
+    _one_at_a_time = threading.Lock()  # file descriptor 2 is the whole process's
+
     def __enter__(self) -> _EngineStderr:
         self._keep, self._saved, self._caught = True, None, None
+        self._one_at_a_time.acquire()
         try:
             sys.stderr.flush()
             self._caught = tempfile.TemporaryFile()
@@ -93,14 +96,17 @@ class _EngineStderr:
         self._keep = False
 
     def __exit__(self, *exc_info) -> None:
-        if self._saved is None:
-            return self._restore()
-        self._restore_fd()
-        with self._caught:
-            self._caught.seek(0)
-            text = self._caught.read()
-        if self._keep and text:
-            os.write(2, text)
+        try:
+            if self._saved is None:
+                return self._restore()
+            self._restore_fd()
+            with self._caught:
+                self._caught.seek(0)
+                text = self._caught.read()
+            if self._keep and text:
+                os.write(2, text)
+        finally:
+            self._one_at_a_time.release()
 
     def _restore_fd(self) -> None:
         os.dup2(self._saved, 2)

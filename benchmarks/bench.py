@@ -13,7 +13,9 @@ each path in a process of its own (so that each one's peak RSS is its own) and t
   file()       ClickHouse's own INSERT ... SELECT FROM file(..., CSVWithNames) per table
   pandas       pandas.read_csv then clickhouse-connect insert_df per table, then the same star
 and checks TPC-H Q1 and Q6 on the loaded lineitem against the official answers (for starloom,
-before the increment). Prints medians over the repetitions, the ratios, and the peak RSS of
+before the increment). Then, in a copy of this repository's demo project, times what a user
+waits for at the shell (`--no-commands` leaves it out): the first `starloom run`, the run
+again with nothing new, and `starloom sql "SELECT 1"`. Prints medians over the repetitions, the ratios, and the peak RSS of
 each path and of the whole run; writes them as JSON under --out.
 
 `--path NAME --result FILE` runs one repetition of one path in this process and writes its
@@ -469,6 +471,36 @@ def ratios_of(runs: dict[str, list[dict]]) -> dict[str, float]:
     return ratios
 
 
+DEMO_FILES = ["pipeline.yaml", "env.yaml", "sources", "sql", "notebooks"]
+
+
+def run_commands(out: Path, repeat: int = 3) -> dict:
+    """What a user waits for at the shell, each command a process of its own as a user
+    starts it, in a copy of this repository's demo project: its first `starloom run`
+    (cold: the packages installed, no warehouse, no data yet), `starloom run` again with
+    nothing new (median of `repeat`), and `starloom sql "SELECT 1"` there (median)."""
+    demo = out / "demo"
+    shutil.rmtree(demo, ignore_errors=True)
+    demo.mkdir(parents=True)
+    for name in DEMO_FILES:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, demo / name)
+    env = {**os.environ, "STARLOOM_PROJECT_DIR": str(demo)}
+    starloom = str(Path(sys.executable).with_name("starloom"))
+
+    def timed(*args: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([starloom, *args], cwd=demo, env=env, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    cold = timed("run")
+    return {
+        "cold_run_s": cold,
+        "noop_run_s": statistics.median(timed("run") for _ in range(repeat)),
+        "sql_select_1_s": statistics.median(timed("sql", "SELECT 1") for _ in range(repeat)),
+    }
+
+
 def table(runs: dict[str, list[dict]], peaks: dict[str, float], ratios: dict) -> list[str]:
     lines = [f"{'stage':<34}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'path peak MB':>14}"]
     for label, who, key, rows_key in STAGES:
@@ -520,6 +552,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the embedded engine's own memory limit in every path (STARLOOM_MEMORY_LIMIT_MB)",
     )
+    parser.add_argument(
+        "--no-commands",
+        action="store_true",
+        help="leave out the demo's cold run, no-op run and `starloom sql` timings",
+    )
     parser.add_argument("--path", choices=PATHS, help="run one path here (see the docstring)")
     parser.add_argument("--result", type=Path, help="with --path: where its figures go")
     args = parser.parse_args(argv)
@@ -538,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"-- repetition {rep + 1}/{args.repeat}", flush=True)
         for who in paths:
             runs[who].append(in_subprocess(who, args.out, args.sf))
+    commands = {} if args.no_commands else run_commands(args.out)
     # this process and the largest process it waited for (a path, or one that path started)
     peak_mb = own_peak_rss_mb() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     peaks = {who: max((r["peak_rss_mb"] for r in rs), default=0.0) for who, rs in runs.items()}
@@ -572,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "ratios": ratios,
         "answers_ok": ok,
+        "commands": commands,
     }
     lines = [
         f"TPC-H SF {args.sf}, {args.repeat} repetition(s), medians; "
@@ -580,6 +619,12 @@ def main(argv: list[str] | None = None) -> int:
         *table(runs, peaks, ratios),
         checked,
     ]
+    if commands:
+        lines.append(
+            "the demo, each command a new process: first `starloom run` {cold_run_s:.1f} s, "
+            'again with nothing new {noop_run_s:.2f} s, `starloom sql "SELECT 1"` '
+            "{sql_select_1_s:.2f} s".format(**commands)
+        )
     print("\n".join(lines))
     out = args.out / f"results-sf{args.sf}-{summary['at'].replace(':', '')}.json"
     out.write_text(json.dumps(summary, indent=2, default=str))

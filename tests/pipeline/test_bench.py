@@ -63,6 +63,7 @@ def test_bench_runs_and_tpch_answers_match(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Q1/Q6 against the official answers: ok" in done.stdout
     assert "engine memory limit 800 MiB" in done.stdout
+    assert "the demo, each command a new process: first `starloom run`" in done.stdout
     for stage in ("starloom report notebook", "starloom no-op rebuild", "starloom +1% increment"):
         assert stage in done.stdout
     (result,) = tmp_path.glob("results-sf0.01-*.json")
@@ -75,6 +76,8 @@ def test_bench_runs_and_tpch_answers_match(tmp_path):
     # what a scale factor without official answers is checked by: the engine's own load
     assert starloom["q_rows"] == summary["runs"]["file"][0]["q_rows"]
     assert len(starloom["q_rows"]["q01"]) == 4 and summary["memory_limit_mb"] == "800"
+    commands = summary["commands"]
+    assert commands["cold_run_s"] > commands["noop_run_s"] > commands["sql_select_1_s"] > 0
     assert set(summary["ratios"]) == {
         "increment_vs_full",
         "noop_vs_full",

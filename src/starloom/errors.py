@@ -5,6 +5,12 @@ class StarloomError(Exception):
     """An error a user can act on. The message names the thing and what to do."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's first line (its class name if it has no message): what a record or a
+    one-line summary keeps of it."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class ConfigError(StarloomError):
     """A setting is missing or malformed."""
 

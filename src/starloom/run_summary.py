@@ -22,7 +22,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from starloom.errors import StarloomError
+from starloom.errors import StarloomError, first_line
 from starloom.ingestion.raw_names import raw_table
 from starloom.runs import ERRORED, FAILED, MODEL_RUNS, UP_TO_DATE
 from starloom.warehouse import Warehouse
@@ -204,7 +204,7 @@ def summarize(
             raise unread
         found = read_run(wh, run_id)
     except StarloomError as exc:
-        summary.unread = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        summary.unread = first_line(exc)
     else:
         summary.loads, summary.refused = found["loads"], found["refused"]
         summary.models_built, summary.models_skipped = found["built"], found["skipped"]

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dask.callbacks import Callback
 
-from starloom.errors import SourceError, StarloomError
+from starloom.errors import SourceError, StarloomError, first_line
 from starloom.ingestion import cdc, engine_csv, ledger
 from starloom.ingestion.contracts import Contract
 from starloom.ingestion.csv_records import ends_open
@@ -816,7 +816,6 @@ def _record_refused(source: Source, entity: Entity, run_date, run_id, started_at
     """`record` a row of starloom_loads for a load that loaded nothing and failed with
     `exc` (see ledger.load_records: if the warehouse cannot take it either, the load's own
     error is the one shown)."""
-    error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     row = {
         "load_id": ledger.new_load_id(source.name, entity.name),
         "run_id": run_id,
@@ -836,7 +835,7 @@ def _record_refused(source: Source, entity: Entity, run_date, run_id, started_at
         "schema_changes": [],
         "notes": [],
         "file_errors": [],
-        "error": error[:1000],
+        "error": first_line(exc)[:1000],
     }
     record(row)
 

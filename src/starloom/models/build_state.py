@@ -84,8 +84,10 @@ class BuildState:
         self.wh, self.models, self.params_of = wh, models, params_of
         state.ensure(wh)
         self.recorded = last_builds(wh)
-        tables = {self.data_of(n) for m in models.values() for n in m.tables_read}
-        tables |= {self.data_of(n) for n in models}
+        tables: set[str] = set()
+        if wh.embedded:  # on a server each model reads its tables' versions at its turn
+            tables = {self.data_of(n) for m in models.values() for n in m.tables_read}
+            tables |= {self.data_of(n) for n in models}
         self.catalog = _catalog(wh, tables)
         self.read = set(tables)  # the tables whose entry in `catalog` is current
 

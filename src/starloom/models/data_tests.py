@@ -38,7 +38,7 @@ import re
 import jinja2
 import pandas as pd
 
-from starloom.errors import ModelError, WarehouseError
+from starloom.errors import ModelError, WarehouseError, first_line
 from starloom.ingestion.raw_names import raw_table
 from starloom.models.definition import Model
 from starloom.runs import ERRORED
@@ -212,7 +212,7 @@ def run_model_tests(
         try:
             failures = int(wh.scalar(f"SELECT count() FROM ({spec['sql']})", spec["params"]))
         except WarehouseError as exc:  # the test did not run: never counted as a pass
-            errors[len(rows)] = _first_line(exc)
+            errors[len(rows)] = first_line(exc)[:300]  # short enough to keep with the result
             failures, status = 0, ERRORED
             sample = json.dumps([{"error": errors[len(rows)]}])
         else:
@@ -264,12 +264,6 @@ def run_model_tests(
         failure.results = rows
         raise failure
     return rows
-
-
-def _first_line(exc: Exception) -> str:
-    """The first line of an engine error, short enough to keep with the result."""
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:

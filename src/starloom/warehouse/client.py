@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from starloom.errors import ConfigError, WarehouseError, WarehouseLockedError
 from starloom.kernel import in_jupyter_kernel
@@ -192,7 +192,7 @@ class Warehouse:
         """Session settings under a memory limit: a sort or an aggregation past a third of
         it spills to disk rather than failing the query; `per_query`, the limit itself for
         each query (a server's own limit is the server's business)."""
-        limit = self.settings.memory_limit_mb << 20
+        limit = self._memory_limit
         if not limit:
             return {}
         spill = limit // 3
@@ -202,9 +202,14 @@ class Warehouse:
         }
         return {**bounded, "max_memory_usage": limit} if per_query else bounded
 
+    @property
+    def _memory_limit(self) -> int:
+        """The memory limit in bytes (0: none set)."""
+        return self.settings.memory_limit_mb << 20
+
     def _engine_options(self) -> dict:
         """Options of the embedded engine: its memory limit, for all its queries at once."""
-        limit = self.settings.memory_limit_mb << 20
+        limit = self._memory_limit
         return {"max_server_memory_usage": limit} if limit else {}
 
     def _open_embedded(self):
@@ -387,8 +392,9 @@ class Warehouse:
             return self._run("a query", sql, lambda c: c.raw_query(sql, settings=settings, fmt=fmt))
         import chdb
 
-        options = "".join(f"?{k}={v}" for k, v in self._engine_options().items())
-        conn = self._wait_for_engine(lambda path: chdb.connect(f"file:{path}{options}"), Exception)
+        options = self._engine_options()
+        query = f"?{urlencode(options)}" if options else ""
+        conn = self._wait_for_engine(lambda path: chdb.connect(f"file:{path}{query}"), Exception)
         try:
             conn.query(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database)}")
             conn.query(f"USE {quote_identifier(self.database)}")

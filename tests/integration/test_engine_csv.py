@@ -8,6 +8,10 @@ engine; a file with a bad row must fall back to the Python path, whole.
 
 from __future__ import annotations
 
+import decimal
+import gzip
+import random
+
 import pytest
 from tests.support.project import write_source
 
@@ -84,17 +88,19 @@ DIRTY = {
 NOT_UTF8 = HEADER.encode() + ROWS[0].encode() + b"2,caf\xe9,1,1,,,new,,\n"
 
 
-def _load(tmp_path, name: str, landing: str, content: bytes) -> tuple[dict, list, list]:
+def _load(
+    tmp_path, name: str, landing: str, content: bytes, columns=None, file: str = "items.csv"
+) -> tuple[dict, list, list]:
     project = tmp_path / f"{name}-{landing}"
     (project / "sources").mkdir(parents=True)
     folder = project / "data" / "feed" / "date=2024-01-04"
     folder.mkdir(parents=True)
-    (folder / "items.csv").write_bytes(content)
+    (folder / file).write_bytes(content)
     items = {
-        "path": "data/feed/date=*/*.csv",
+        "path": f"data/feed/date=*/*{file[file.index('.') :]}",
         "partition_key": "date",
         "primary_key": ["item_id"],
-        "columns": COLUMNS,
+        "columns": columns or COLUMNS,
     }
     write_source(project, "feed", {"items": items}, kind="files", format="csv", landing=landing)
     wh = Warehouse(Settings(project_dir=project, warehouse_path=project / ".warehouse"))
@@ -110,9 +116,9 @@ def _load(tmp_path, name: str, landing: str, content: bytes) -> tuple[dict, list
     return row, rows, bad
 
 
-def _both(tmp_path, name: str, content: bytes):
-    python = _load(tmp_path, name, "parquet", content)
-    engine = _load(tmp_path, name, "none", content)
+def _both(tmp_path, name: str, content: bytes, **options):
+    python = _load(tmp_path, name, "parquet", content, **options)
+    engine = _load(tmp_path, name, "none", content, **options)
     assert engine[1] == python[1], "the rows loaded differ"
     assert engine[2] == python[2], "the quarantine differs"
     return python, engine
@@ -179,6 +185,72 @@ def test_a_line_over_the_cap_falls_back_and_is_one_bad_row(tmp_path, monkeypatch
     under = HEADER + ROWS[0] + f"2,{'x' * 1000},1,1,,,new,,\n"
     python, engine = _both(tmp_path, "under_the_cap", under.encode())
     assert engine[0]["rows_engine"] == 2 and engine[0]["rows_quarantined"] == 0
+
+
+def test_a_compressed_line_over_the_cap_falls_back_and_is_one_bad_row(tmp_path, monkeypatch):
+    """A compressed file cannot be measured before it is read: each row's line is measured
+    by the engine, and a row that may be over the cap sends the file to Python."""
+    from starloom.ingestion import csv_records
+
+    monkeypatch.setattr(csv_records, "MAX_RECORD_BYTES", 4096)
+    over = HEADER + ROWS[0] + f"2,{'x' * 5000},1,1,,,new,,\n" + ROWS[2]
+    python, engine = _both(
+        tmp_path, "gz_over_the_cap", gzip.compress(over.encode()), file="items.csv.gz"
+    )
+    assert engine[0]["rows_engine"] == 0
+    ((_, line, reason, _),) = engine[2]
+    assert line == 3 and reason == "a line longer than 4,096 bytes (not read)"
+    under = HEADER + ROWS[0] + f"2,{'x' * 1000},1,1,,,new,,\n"
+    python, engine = _both(
+        tmp_path, "gz_under_the_cap", gzip.compress(under.encode()), file="items.csv.gz"
+    )
+    assert engine[0]["rows_engine"] == 2 and engine[0]["rows_quarantined"] == 0
+
+
+def _decimal_text(rng: random.Random, whole: int, scale: int) -> str:
+    """A decimal written any way the contract allows: a sign or not, leading zeros, a bare
+    point, no whole part, fewer digits than the scale."""
+    sign = rng.choice(["", "", "-", "+"])
+    digits = "".join(rng.choices("0123456789", k=rng.randint(0, whole)))
+    fraction = "".join(rng.choices("0123456789", k=rng.randint(0, scale)))
+    if not digits and not fraction:
+        digits = rng.choice("0123456789")
+    if not digits:
+        return f"{sign}.{fraction}"
+    return sign + digits + (f".{fraction}" if fraction or rng.random() < 0.2 else "")
+
+
+def test_generated_decimals_are_typed_alike_by_both(tmp_path):
+    """Decimals of every shape the contract allows, from a seed, at the edges of their
+    precision: all taken by the engine, and each value equal to the Python path's. The
+    engine types a decimal of up to 15 digits through a float (exact below 10^15)."""
+    rng = random.Random(20261202)
+    columns = {
+        "item_id": {"type": "int64", "nullable": False},
+        "wide": {"type": "decimal(15,2)"},
+        "fine": {"type": "decimal(15,6)"},
+        "small": {"type": "decimal(4,3)"},
+        "long": {"type": "decimal(18,4)"},
+    }
+    edges = [
+        "9999999999999.99,999999999.999999,9.999,99999999999999.9999",
+        "-9999999999999.99,-.000001,-0.001,-.0001",
+        "0.29,0.07,0.1,0.3",
+        "-0,+0.,0,00",
+    ]
+    rows = [f"{i},{e}" for i, e in enumerate(edges, 1)]
+    for i in range(len(edges) + 1, 3001):
+        texts = [_decimal_text(rng, w, s) for w, s in ((13, 2), (9, 6), (1, 3), (14, 4))]
+        rows.append(",".join([str(i), *(t if rng.random() > 0.05 else "" for t in texts)]))
+    content = ("item_id,wide,fine,small,long\n" + "\n".join(rows) + "\n").encode()
+    python, engine = _both(tmp_path, "decimals", content, columns=columns)
+    assert engine[0]["rows_engine"] == engine[0]["rows_read"] == 3000
+    # and against Python's own reading of the text, not only the other path
+    by_id = {r[0]: r[1:5] for r in engine[1]}
+    for line in rows:
+        item, *texts = line.split(",")
+        expected = [decimal.Decimal(t) if t else None for t in texts]
+        assert list(by_id[int(item)]) == expected, line
 
 
 def test_bytes_that_are_not_utf8_fall_back(tmp_path):

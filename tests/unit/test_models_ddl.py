@@ -74,15 +74,15 @@ def test_cluster_swaps_exchange_the_local_tables_and_renames_recreate_the_distri
 
 def test_cluster_partition_replace_and_alters_touch_the_right_tables():
     ddl = Ddl("shop", cluster="main")
-    assert ddl.replace_partition("t", "20240105", "t__new") == (
+    assert ddl.replace_partitions("t", ["20240105", "20240106"], "t__new") == (
         "ALTER TABLE `shop`.`t__local` ON CLUSTER `main` REPLACE PARTITION ID '20240105' "
-        "FROM `shop`.`t__new__local`"
+        "FROM `shop`.`t__new__local`, REPLACE PARTITION ID '20240106' FROM `shop`.`t__new__local`"
     )
-    assert ddl.attach_partition("t", "all", "t__new") == (
+    assert ddl.attach_partitions("t", ["all"], "t__new") == (
         "ALTER TABLE `shop`.`t__local` ON CLUSTER `main` ATTACH PARTITION ID 'all' "
         "FROM `shop`.`t__new__local`"
     )
-    assert Ddl("shop").attach_partition("t", "202401", "t__new") == (
+    assert Ddl("shop").attach_partitions("t", ["202401"], "t__new") == (
         "ALTER TABLE `shop`.`t` ATTACH PARTITION ID '202401' FROM `shop`.`t__new`"
     )
     alters = ddl.alter_columns("t", ["ADD COLUMN `x` Int64"])

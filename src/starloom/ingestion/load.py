@@ -246,7 +246,7 @@ def _swap_partitions(
     for day in partitions:
         pid = day.strftime("%Y%m%d")
         if counts.get(day):
-            wh.command(ddl.replace_partition(table, pid, aside))
+            wh.command(ddl.replace_partitions(table, [pid], aside))
         else:
             wh.command(ddl.drop_partition(table, pid))
     if whole:

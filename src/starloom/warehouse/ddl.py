@@ -179,21 +179,22 @@ class Ddl:
             ]
         return out
 
-    def replace_partition(self, target: str, partition_id: str, source: str) -> str:
-        """Replace one partition of `target` by the same partition of `source`, atomically."""
-        return (
-            f"ALTER TABLE {self.qualified(self.local(target))}{self.on_cluster} "
-            f"REPLACE PARTITION ID {_literal(partition_id)} "
-            f"FROM {self.qualified(self.local(source))}"
-        )
+    def replace_partitions(self, target: str, partition_ids: list[str], source: str) -> str:
+        """Replace partitions of `target` by the same partitions of `source`, in one ALTER
+        (each partition atomically, not all of them together)."""
+        return self._partitions(target, "REPLACE", partition_ids, source)
 
-    def attach_partition(self, target: str, partition_id: str, source: str) -> str:
-        """Add the parts of one partition of `source` to `target` (hard links, no rewrite)."""
-        return (
-            f"ALTER TABLE {self.qualified(self.local(target))}{self.on_cluster} "
-            f"ATTACH PARTITION ID {_literal(partition_id)} "
-            f"FROM {self.qualified(self.local(source))}"
-        )
+    def attach_partitions(self, target: str, partition_ids: list[str], source: str) -> str:
+        """Add the parts of partitions of `source` to `target` (hard links, no rewrite), in
+        one ALTER."""
+        return self._partitions(target, "ATTACH", partition_ids, source)
+
+    def _partitions(self, target: str, verb: str, partition_ids: list[str], source: str) -> str:
+        if not partition_ids:
+            raise ValueError("no partition to move")
+        origin = self.qualified(self.local(source))
+        moves = ", ".join(f"{verb} PARTITION ID {_literal(p)} FROM {origin}" for p in partition_ids)
+        return f"ALTER TABLE {self.qualified(self.local(target))}{self.on_cluster} {moves}"
 
     def drop_partition(self, target: str, partition_id: str) -> str:
         """Drop one partition of `target`."""

@@ -56,7 +56,9 @@ def move_partitions(ctx: BuildContext, aside: str, target: str, strategy: str) -
     """Land the rows of `aside` in `target` by moving parts, not rows: REPLACE PARTITION swaps
     a partition whole, ATTACH PARTITION ... FROM adds the new parts beside the old ones."""
     statement = (
-        ctx.ddl.replace_partition if strategy == "replace_partitions" else ctx.ddl.attach_partition
+        ctx.ddl.replace_partitions
+        if strategy == "replace_partitions"
+        else ctx.ddl.attach_partitions
     )
     ids = ctx.wh.query_rows(
         f"SELECT DISTINCT _partition_id FROM {ctx.ddl.qualified(aside)} ORDER BY 1"
@@ -66,8 +68,8 @@ def move_partitions(ctx: BuildContext, aside: str, target: str, strategy: str) -
     # can tell the table is mid-move, and the next build rebuilds it whole.
     for sql in ctx.ddl.create_marker(target + MOVING):
         ctx.wh.command(sql)
-    for (partition_id,) in ids:
-        ctx.wh.command(statement(target, partition_id, aside))
+    if ids:  # one statement for all: a statement costs ~10 ms on the embedded engine
+        ctx.wh.command(statement(target, [i for (i,) in ids], aside))
     for sql in ctx.ddl.drop_marker(target + MOVING):
         ctx.wh.command(sql)
 

@@ -141,6 +141,18 @@ def _close_lingering() -> None:
         wh.release()
 
 
+def _give_back_memory(client) -> None:
+    """Return the embedded engine's freed memory to the system before its connection
+    closes. The engine's allocator keeps what its queries freed for later ones and lets it
+    go only seconds later: a process that had loaded TPC-H's lineitem (SF 1) was still
+    1.05-1.13 GB resident a second after the close, and 0.43-0.45 GB with the purge, which
+    takes 0.3 ms when there is little to give back and ~60 ms after a large load. So a
+    report kernel started right after a build does not count the build's memory twice.
+    An engine built without that allocator refuses the statement: nothing to give back."""
+    with contextlib.suppress(Exception):
+        client.command("SYSTEM JEMALLOC PURGE")
+
+
 class Warehouse:
     """ClickHouse, embedded (chdb) or a server, with the same methods either way."""
 
@@ -343,6 +355,8 @@ class Warehouse:
                 self._timer.cancel()
                 self._timer = None
             client, self._client = self._client, None
+        if self.embedded:
+            _give_back_memory(client)
         client.close()
 
     @contextlib.contextmanager

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+import yaml
 
 from starloom.errors import ConfigError
 from starloom.settings import (
     find_project_dir,
     load_settings,
     parse_run_date,
+    parse_yaml,
     redact_text,
     redact_url,
 )
@@ -176,3 +179,25 @@ def test_run_date_may_be_today_or_yesterday_in_utc():
     today = dt.datetime.now(dt.UTC).date()
     assert parse_run_date("today") == today
     assert parse_run_date(" Yesterday ") == today - dt.timedelta(days=1)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_yaml_reads_as_the_pure_python_parser_reads_it():
+    """The project's YAML, and YAML's odd corners, read as PyYAML's pure-Python safe loader
+    reads them; a fault is named with its line quoted and a caret under it."""
+    files = [*REPO.glob("*.y*ml"), *REPO.glob("sources/*.yml"), *REPO.glob("benchmarks/**/*.yml")]
+    texts = [p.read_text() for p in sorted(files)]
+    texts += [
+        "x: 2024-01-05\ny: 1e3\nz: 0o17\nw: yes\nv: ~\nu: 012\nt: 1_000\ns: .inf\n",
+        "a: 1\na: 2\n",
+        "s: 'it''s'\nd: \"\\u00e9\"\nblock: |\n  two\n  lines\n",
+    ]
+    assert len(texts) > 5
+    for text in texts:
+        assert parse_yaml(text, "x") == yaml.safe_load(text)
+    with pytest.raises(ConfigError) as err:
+        parse_yaml("key: value\n  bad: indent\n", "sources/shop.yml")
+    assert "sources/shop.yml is not valid YAML" in str(err.value)
+    assert "bad: indent" in str(err.value) and "^" in str(err.value)

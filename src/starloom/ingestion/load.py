@@ -812,11 +812,10 @@ def _ingest_entity(
         raise
 
 
-def _record_refused(source: Source, entity: Entity, run_date, run_id, started_at, exc, record):
-    """`record` a row of starloom_loads for a load that loaded nothing and failed with
-    `exc` (see ledger.load_records: if the warehouse cannot take it either, the load's own
-    error is the one shown)."""
-    row = {
+def _load_row(source: Source, entity: Entity, run_date, run_id, started_at, seconds, **found):
+    """A load's row of starloom_loads (and of the summary `ingest` returns): what the load
+    `found`, and nothing read, loaded or changed where it says nothing."""
+    return {
         "load_id": ledger.new_load_id(source.name, entity.name),
         "run_id": run_id,
         "source": source.name,
@@ -826,17 +825,26 @@ def _record_refused(source: Source, entity: Entity, run_date, run_id, started_at
         "rows_read": 0,
         "rows_loaded": 0,
         "rows_quarantined": 0,
-        "rows_engine": 0,
-        "high_water_from": "",
-        "high_water": "",
-        "seconds": (dt.datetime.now(dt.UTC) - started_at).total_seconds(),
+        "rows_engine": 0,  # rows read and checked by the engine itself
+        "seconds": round(seconds, 3),
         "started_at": started_at,
         "schema_version": entity.contract.schema_version,
         "schema_changes": [],
+        "high_water_from": "",
+        "high_water": "",
         "notes": [],
         "file_errors": [],
-        "error": first_line(exc)[:1000],
+        **found,
     }
+
+
+def _record_refused(source: Source, entity: Entity, run_date, run_id, started_at, exc, record):
+    """`record` a row of starloom_loads for a load that loaded nothing and failed with
+    `exc` (see ledger.load_records: if the warehouse cannot take it either, the load's own
+    error is the one shown)."""
+    seconds = (dt.datetime.now(dt.UTC) - started_at).total_seconds()
+    row = _load_row(source, entity, run_date, run_id, started_at, seconds)
+    row["error"] = first_line(exc)[:1000]
     record(row)
 
 
@@ -945,26 +953,25 @@ def _load_entity(
         else None
     )
     seconds = time.perf_counter() - started
-    summary = {
-        "load_id": load_id,
-        "run_id": run_id,
-        "source": source.name,
-        "entity": entity.name,
-        "run_date": run_date,
-        "partitions": partitions,
-        "rows_read": rows_read,
-        "rows_loaded": rows_loaded,
-        "rows_quarantined": len(bad),
-        "rows_engine": engine_total,  # rows read and checked by the engine itself
-        "seconds": round(seconds, 3),
-        "started_at": started_at,
-        "schema_version": entity.contract.schema_version,
-        "schema_changes": changes,
-        "high_water_from": "" if after is None else str(after),
-        "high_water": "" if high_water is None else str(high_water),
-        "notes": notes,
-        "file_errors": file_errors,
-    }
+    summary = _load_row(
+        source,
+        entity,
+        run_date,
+        run_id,
+        started_at,
+        seconds,
+        load_id=load_id,
+        partitions=partitions,
+        rows_read=rows_read,
+        rows_loaded=rows_loaded,
+        rows_quarantined=len(bad),
+        rows_engine=engine_total,
+        schema_changes=changes,
+        high_water_from="" if after is None else str(after),
+        high_water="" if high_water is None else str(high_water),
+        notes=notes,
+        file_errors=file_errors,
+    )
     record(summary)
     summary["rows_per_s"] = round(rows_read / seconds) if seconds else None
     # where the time went: planning (fingerprints, source queries), reading and checking

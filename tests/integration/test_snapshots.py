@@ -185,3 +185,49 @@ def test_a_snapshot_whose_select_lacks_the_key_is_refused(wh, tmp_path):
     set_customers(wh, [(1, "Berlin", "2024-01-01")])
     with pytest.raises(ModelError, match="changed_at"):
         run(wh, sql_dir, "2024-01-01")
+
+
+def test_a_snapshot_whose_select_repeats_a_key_is_refused(wh, tmp_path):
+    sql_dir = tmp_path / "sql"
+    snapshot_model(sql_dir, strategy="check", check_cols=["city"])
+    set_customers(wh, [(1, "Berlin", "2024-01-01")])
+    run(wh, sql_dir, "2024-01-01")
+    before = history(wh)
+    # two extracts of customer 1 (say, two days of a day-partitioned raw table)
+    set_customers(
+        wh, [(1, "Berlin", "2024-01-01"), (1, "Paris", "2024-01-02"), (2, "Rome", "2024-01-02")]
+    )
+    with pytest.raises(ModelError, match=r"customer_id=1: 2 rows.*Nothing was written"):
+        run(wh, sql_dir, "2024-01-02")
+    assert history(wh) == before
+    set_customers(wh, [(1, "Paris", "2024-01-02"), (2, "Rome", "2024-01-02")])
+    run(wh, sql_dir, "2024-01-02")
+    assert [(i, c, cur) for i, c, _, _, cur in history(wh)] == [
+        (1, "Berlin", False),
+        (1, "Paris", True),
+        (2, "Rome", True),
+    ]
+
+
+def test_a_check_snapshot_refuses_a_run_for_a_day_before_its_latest_versions(wh, tmp_path):
+    sql_dir = tmp_path / "sql"
+    snapshot_model(sql_dir, strategy="check", check_cols=["city"])
+    set_customers(wh, [(1, "Berlin", "2024-01-01")])
+    run(wh, sql_dir, "2024-01-01")
+    set_customers(wh, [(1, "Hamburg", "2024-01-01")])
+    run(wh, sql_dir, "2024-01-03")
+    after = history(wh)
+    assert after == [
+        (1, "Berlin", "01-02 00:00", "01-04 00:00", False),
+        (1, "Hamburg", "01-04 00:00", OPEN, True),
+    ]
+    set_customers(wh, [(1, "Munich", "2024-01-01")])
+    with pytest.raises(ModelError, match=r"run of 2024-01-03.*earlier day 2024-01-02"):
+        run(wh, sql_dir, "2024-01-02")
+    assert history(wh) == after
+    # the same day again is a rerun, and a later day goes on
+    set_customers(wh, [(1, "Hamburg", "2024-01-01")])
+    assert run(wh, sql_dir, "2024-01-03")[0]["rows_written"] == 0
+    set_customers(wh, [(1, "Munich", "2024-01-01")])
+    run(wh, sql_dir, "2024-01-04")
+    assert wh.scalar("SELECT countIf(is_current) FROM snp_customers") == 1

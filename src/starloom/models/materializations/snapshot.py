@@ -31,6 +31,8 @@ rows of a run are built in `<name>__new` and tested there before they are insert
 
 from __future__ import annotations
 
+import datetime as dt
+
 from starloom.errors import ModelError
 from starloom.models import data_tests
 from starloom.models.definition import Model
@@ -98,6 +100,7 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
         create(ctx, data, source_columns + extra, spec)
         mode = "full"
     else:
+        _refuse_going_back(ctx, model, data)
         apply_schema_policy(ctx, model, data, source_columns, ignore={n for n, _ in extra})
     final_view(ctx, model.name, data, hidden=[VERSION])
     all_columns = wh.columns(data)
@@ -113,6 +116,7 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
             params,
             settings=ddl.insert_settings or None,
         )
+        _refuse_repeated_keys(ctx, model, src)
         create(ctx, aside, all_columns, spec)
         statements = change_statements(
             model, ddl.qualified(data), ddl.qualified(src), ddl.qualified(aside), present, version
@@ -131,6 +135,57 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
         for table in (aside, src):
             drop(ctx, table)
     return Outcome(tests, mode, rows)
+
+
+def _refuse_going_back(ctx: BuildContext, model: Model, data: str) -> None:
+    """A `check` snapshot's versions open at the end of their run day: a run for a day
+    before the latest version would write history before it and leave two current versions
+    of a key, so it is refused. (Under `timestamp` a version opens at the row's updated_at,
+    which says nothing of the day a run was for.)"""
+    if model.config.strategy != "check":
+        return
+    latest = ctx.wh.scalar(f"SELECT max(valid_from) FROM {ctx.ddl.qualified(data)}")
+    if latest is None:
+        return
+    last_day = latest.date() - dt.timedelta(days=1)
+    if ctx.run_date < last_day:
+        raise ModelError(
+            f"Snapshot {model.name} ({model.path.name}) already holds versions from its run of "
+            f"{last_day}; a run for the earlier day {ctx.run_date} would write history before "
+            "them and leave two current versions of a key. Run it for "
+            f"{last_day} or later (set run_date in env.yaml, or --run-date). To rebuild its "
+            f'history from an earlier day, drop it (`starloom sql "DROP TABLE '
+            f'{ctx.wh.database}.{model.name}{DATA}"`) and build it day by day with '
+            "`starloom backfill --from <first day> --to <last day>`."
+        )
+
+
+def _refuse_repeated_keys(ctx: BuildContext, model: Model, src: str) -> None:
+    """A snapshot reads one row per unique_key: the key's state at the end of the run day.
+    A SELECT that returns a key twice (say, every day's extract of a day-partitioned raw
+    table) would open a version per row, so it is refused with examples."""
+    keys = [quote_identifier(k) for k in model.config.unique_key]
+    key_list = ", ".join(keys)
+    repeated = ctx.wh.query_rows(
+        f"SELECT {key_list}, count() AS n, count() OVER () AS keys FROM {ctx.ddl.qualified(src)} "
+        f"GROUP BY {key_list} HAVING n > 1 ORDER BY n DESC, {key_list} LIMIT 3"
+    )
+    if not repeated:
+        return
+    names = model.config.unique_key
+    examples = "; ".join(
+        ", ".join(f"{k}={v!r}" for k, v in zip(names, row[: len(names)], strict=True))
+        + f": {row[len(names)]} rows"
+        for row in repeated
+    )
+    raise ModelError(
+        f"Snapshot {model.name} ({model.path.name}): its SELECT returns {repeated[0][-1]} "
+        f"value(s) of its unique_key ({', '.join(names)}) more than once ({examples}). A "
+        "snapshot takes one row per key, the key as it stands on the run day. Select one: "
+        "the run day's extract (`WHERE _partition = {run_date:Date}` on a day-partitioned "
+        f"raw table) or the latest row of each key (`ORDER BY ... DESC LIMIT 1 BY "
+        f"{', '.join(names)}`). Nothing was written."
+    )
 
 
 def change_statements(

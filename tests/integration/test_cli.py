@@ -105,6 +105,15 @@ def test_tables_and_the_reports_index_leave_the_rows_of_a_view_blank(filled, pro
     assert "<td>v_x</td>" in html and "NA" not in html
 
 
+def test_tables_counts_what_a_delete_left_as_count_does(filled, capsys):
+    filled.command("CREATE TABLE many (n Int64) ENGINE = MergeTree ORDER BY n")
+    filled.command("INSERT INTO many SELECT number FROM numbers(1000)")
+    filled.command("DELETE FROM many WHERE n < 600")  # rows stay in the parts until a merge
+    assert main(["tables"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert rows["many"] == ["MergeTree", str(filled.count("many"))] == ["MergeTree", "400"]
+
+
 def test_errors_are_one_paragraph_without_traceback(filled, capsys):
     assert main(["sql", "SELECT * FROM nope"]) == 2
     err = capsys.readouterr().err

@@ -570,7 +570,9 @@ class Warehouse:
         """The database's tables as people read them (`starloom tables`, the reports' index):
         name, engine and rows, as a pandas DataFrame, without the tables that builds and loads
         work in (`<name>__new`, `<name>__load_<id>`). The rows of a view (or of any table
-        whose engine does not count them) are blank: the engine's NULL would show as <NA>."""
+        whose engine does not count them) are blank: the engine's NULL would show as <NA>.
+        The engine's row total still counts rows a DELETE took out until its parts merge, so
+        a table with such parts is counted."""
         df = self.query_df(
             "SELECT name, engine, total_rows AS rows FROM system.tables "
             "WHERE database = {d:String} AND name NOT LIKE '%\\_\\_new' "
@@ -579,7 +581,18 @@ class Warehouse:
         )
         import pandas as pd
 
-        df["rows"] = ["" if pd.isna(v) else str(int(v)) for v in df["rows"].tolist()]
+        deleted = {
+            r[0]
+            for r in self.query_rows(
+                "SELECT DISTINCT table FROM system.parts WHERE database = {d:String} AND active "
+                "AND has_lightweight_delete",
+                {"d": self.database},
+            )
+        }
+        df["rows"] = [
+            str(self.count(n)) if n in deleted else "" if pd.isna(v) else str(int(v))
+            for n, v in zip(df["name"].tolist(), df["rows"].tolist(), strict=True)
+        ]
         return df
 
     def count(self, table: str) -> int:

@@ -76,8 +76,37 @@ def test_dates_are_written_one_way_or_as_declared_and_are_real_days():
         "column on: not a date: 2024-02-30",
         "column on: out of range 1900-01-01..2299-12-31: 0001-01-01",
         "column on: out of range 1900-01-01..2299-12-31: 9999-12-31",
-        "column eu: not a date: 30/02/2024",
+        "column eu: not a date written %d/%m/%Y: 30/02/2024",
     ]
+
+
+def test_numbers_without_leading_zeros_are_read_as_python_writes_them():
+    """`%-m/%-d/%Y %-H:%M` (a US spreadsheet export): a value passes when Python's strftime
+    writes its parsed datetime back to the same text, checked here against Python itself
+    on generated values and on padded or impossible ones."""
+    import datetime as dt
+    import random
+
+    fmt = "%-m/%-d/%Y %-H:%M"
+    rng = random.Random(5)
+    stamps = [
+        dt.datetime(2010, 1, 1) + dt.timedelta(minutes=rng.randrange(60 * 24 * 800))
+        for _ in range(300)
+    ]
+    texts = [t.strftime(fmt) for t in stamps]
+    texts += ["12/01/2010 8:26", "2/30/2010 1:00", "13/8/2010 9:00", "1/2/2010 08:00"]
+    c = contract(primary_key=(), ts={"type": "datetime", "format": fmt})
+    good, bad = check(text(ts=texts), c)
+    assert [t.replace(tzinfo=None) for t in good.ts] == stamps
+    assert list(bad._reason) == [
+        f"column ts: not a datetime written {fmt}: {t}" for t in texts[300:]
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["%Q", "31/12/2024", "%Y-%m-%d %"])
+def test_a_format_that_is_not_strptime_is_refused_with_the_contract(fmt):
+    with pytest.raises(ContractError, match="is not a strptime format"):
+        contract(primary_key=(), on={"type": "date", "format": fmt})
 
 
 def test_timestamps_keep_their_microseconds_and_refuse_finer():

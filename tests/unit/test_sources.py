@@ -67,6 +67,16 @@ def test_unknown_policy_format_and_kind(tmp_path):
         write(tmp_path, kind="files", format="csv", landing="s3", tables={})
 
 
+def test_freshness_measures_a_timestamp_of_the_contract(tmp_path):
+    hours = {"warn_after": {"hours": 1}}
+    assert sql(tmp_path, freshness=hours).entity("t").freshness.column == "_loaded_at"
+    assert sql(tmp_path, freshness={**hours, "column": "changed_at"}).entity("t").freshness
+    with pytest.raises(ConfigError, match=r"'id' is an int64; freshness needs a timestamp"):
+        sql(tmp_path, freshness={**hours, "column": "id"})
+    with pytest.raises(ConfigError, match=r"'seen_at' is not a column of the contract"):
+        sql(tmp_path, freshness={**hours, "column": "seen_at"})
+
+
 def test_change_events_need_a_key(tmp_path):
     with pytest.raises(ConfigError, match="change events need a `primary_key`"):
         write(

@@ -192,6 +192,8 @@ def _column(name: str, rules: dict, where: str, primary_key) -> Column:
     )
     if col.format and col.kind not in ("date", "datetime"):
         raise ContractError(f"{where}: `format` is for date and datetime columns only.")
+    if col.format:
+        _check_format(col.format, where)
     if col.pattern:
         try:
             re.compile(col.pattern)
@@ -369,11 +371,36 @@ def _parse_text(col: Column, text: pa.Array) -> pa.Array:
 
 def _strptime_exact(text: pa.Array, fmt: str, unit: str) -> pa.Array:
     """Text parsed with a strptime format, kept only where writing the value back in that
-    format gives the text again (strptime alone moves 31/02 to 02/03)."""
-    stamps = pc.strptime(text, format=fmt, unit=unit, error_is_null=True)
-    again = pc.strftime(stamps, format=fmt)
+    format gives the text again (strptime alone moves 31/02 to 02/03). A number without
+    its leading zero (`%-m`, `%-d`, `%-H`...) is read as strptime reads `%m`, and written
+    back by Python's strftime, once per distinct value (Arrow's does not know `%-`)."""
+    stamps = pc.strptime(text, format=fmt.replace("%-", "%"), unit=unit, error_is_null=True)
+    if "%-" in fmt:
+        unique = pc.unique(stamps)
+        written = pa.array(
+            [None if v is None else v.strftime(fmt) for v in unique.to_pylist()], pa.string()
+        )
+        again = pc.take(written, pc.index_in(stamps, unique))
+    else:
+        again = pc.strftime(stamps, format=fmt)
     same = pc.fill_null(pc.equal(again, text), False)
     return pc.if_else(same, stamps, pa.scalar(None, stamps.type))
+
+
+def _check_format(fmt: str, where: str) -> None:
+    """A date or datetime `format` must be a strptime format that reads back what it writes."""
+    sample = dt.datetime(2001, 12, 23, 14, 5, 6)
+    try:
+        if "%" not in fmt:
+            raise ValueError("it has no directive such as %Y")
+        if dt.datetime.strptime(sample.strftime(fmt), fmt.replace("%-", "%")) is None:
+            raise ValueError(fmt)
+    except ValueError as exc:
+        raise ContractError(
+            f"{where}: `format` {fmt!r} is not a strptime format ({exc}). Write it with "
+            "directives such as %Y %m %d %H %M %S (%-m, %-d, %-H for numbers without a "
+            "leading zero), for example '%d/%m/%Y' or '%-m/%-d/%Y %-H:%M'."
+        ) from None
 
 
 def _from_typed(col: Column, arr: pa.Array) -> pa.Array:
@@ -445,7 +472,8 @@ def _typed(col: Column, raw: pd.Series, broken: _Broken) -> tuple[pa.Array, np.n
                 wrong & number,
                 np.where(wrong, f"column {col.name}: does not fit {col.type}: " + shown, None),
             )
-        reason = f"column {col.name}: not {with_article(col.type)}: "
+        written = f" written {col.format}" if col.format else ""
+        reason = f"column {col.name}: not {with_article(col.type)}{written}: "
         broken.add(wrong, np.where(wrong, reason + shown, None))
     return typed, present
 

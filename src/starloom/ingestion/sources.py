@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starloom.errors import ConfigError
-from starloom.ingestion.contracts import Contract
+from starloom.ingestion.contracts import Contract, with_article
 from starloom.ingestion.csv_records import COMPRESSIONS, CsvDialect, check_encoding
 from starloom.ingestion.raw_names import raw_table
 from starloom.keys import check_keys
@@ -82,6 +82,26 @@ def _freshness(spec, where: str) -> Freshness | None:
     if warn is None and error is None:
         raise ConfigError(f"{where}: give warn_after, error_after or both.")
     return Freshness(str(spec.get("column") or "_loaded_at"), warn, error)
+
+
+def _check_freshness_column(column: str, contract: Contract, where: str) -> None:
+    """Freshness is the time since the newest value of a timestamp: `_loaded_at`, or a
+    `datetime` column of the contract. Checked here, not at the first freshness check."""
+    if column == "_loaded_at":
+        return
+    col = next((c for c in contract.columns if c.name == column), None)
+    if col is None:
+        raise ConfigError(
+            f"{where}: column {column!r} is not a column of the contract. Name a `datetime` "
+            "column of it, or leave `column` out to measure the time since the last load "
+            "(_loaded_at)."
+        )
+    if col.kind != "datetime":
+        raise ConfigError(
+            f"{where}: column {column!r} is {with_article(col.type)}; freshness needs a "
+            "timestamp. Declare it `type: datetime` (with `format:` if it is not written "
+            "YYYY-MM-DD HH:MM:SS), or leave `column` out to use _loaded_at."
+        )
 
 
 @dataclass(frozen=True)
@@ -263,6 +283,8 @@ def load_source(path: Path, project_dir: Path) -> Source:
             null_values=nulls,
         )
         freshness = _freshness(espec.get("freshness"), f"{ewhere} freshness")
+        if freshness:
+            _check_freshness_column(freshness.column, contract, f"{ewhere} freshness")
         if kind == "files" and not espec.get("path"):
             raise ConfigError(f"{ewhere}: a files table needs a `path` (glob).")
         schema = espec.get("schema", "strict")

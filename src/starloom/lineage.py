@@ -176,8 +176,30 @@ def model_column_lineage(project: Project) -> dict[str, dict[str, dict]]:
     models = project.models
     schema = source_tables(project)
     for name, model in models.items():
-        schema.setdefault(name, list(model.config.columns))
+        documented = list(model.config.columns)
+        selected = _output_columns(model)
+        schema.setdefault(name, [*selected, *(c for c in documented if c not in selected)])
     return {name: column_lineage(model, schema) for name, model in models.items()}
+
+
+def _output_columns(model) -> list[str]:
+    """The columns a model's SELECT names (and a snapshot's own), or [] when it selects
+    `*` or cannot be read: a header documents only some columns, and a downstream column
+    read from an undocumented one would not be traced."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(_plain_sql(model), dialect="clickhouse")
+    except (jinja2.TemplateError, sqlglot.errors.ParseError):
+        return []
+    selects = tree.selects if isinstance(tree, exp.Query) else []
+    names = [s.alias_or_name for s in selects]
+    if not names or any(isinstance(s, exp.Star) or n in ("", "*") for s, n in zip(selects, names)):
+        return []
+    if model.config.materialization == "snapshot":
+        names += ["valid_from", "valid_to", "is_current", model.config.surrogate_key]
+    return names
 
 
 # -- task inputs and outputs ------------------------------------------------------------------

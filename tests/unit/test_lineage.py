@@ -66,6 +66,25 @@ def test_every_model_of_the_project_has_column_lineage():
                 assert table in models or table.startswith("raw_"), (name, table)
 
 
+def test_a_column_read_from_an_undocumented_column_of_a_model_is_traced():
+    """The upstream model's header documents one of its columns; the downstream model reads
+    another: its lineage comes from the upstream SELECT, not from the header."""
+    import types
+
+    from starloom.models.config import parse_config
+
+    upstream = _model("SELECT id, qty, price FROM t", name="stg_items")
+    upstream.config = parse_config({"columns": {"id": {"description": "key"}}}, "stg_items")
+    downstream = _model("SELECT l.id, l.qty * l.price AS revenue FROM {{ ref('stg_items') }} AS l")
+    assert list(upstream.config.columns) == ["id"]
+    project = types.SimpleNamespace(
+        models={"stg_items": upstream, "fct_x": downstream}, raw_tables={}
+    )
+    got = lineage.model_column_lineage(project)["fct_x"]
+    assert got["revenue"]["inputs"] == [("stg_items", "price"), ("stg_items", "qty")]
+    assert got["id"]["inputs"] == [("stg_items", "id")]
+
+
 def test_task_inputs_and_outputs_from_the_notebooks():
     io = lineage.pipeline_io(Project.load(REPO))
     assert "raw_shop__orders" in io["build_staging"]["inputs"]  # `raw_*` expanded

@@ -3,6 +3,7 @@ next run picks up a new data file and a new SQL model without editing pipeline.y
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -49,6 +50,10 @@ def test_init_then_run_then_add_a_file_and_a_model(tmp_path):
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert wh.count("fct_sales") == 8
     assert wh.count("fct_web_sales") == 5
+    # the second run's quality report draws the rows-per-run chart, once
+    executed = json.loads((root / "output/notebooks/04_check_quality.ipynb").read_text())
+    (cell,) = [c for c in executed["cells"] if "plot_row_counts" in "".join(c["source"])]
+    assert len([o for o in cell["outputs"] if "image/png" in o.get("data", {})]) == 1
 
     selected = run_tool(root, "starloom", "build", "+fct_web_sales")
     assert selected.returncode == 0, selected.stderr

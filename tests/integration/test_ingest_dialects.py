@@ -115,6 +115,14 @@ def test_compressed_files(tmp_path, landing, how):
 
 
 @pytest.mark.parametrize("landing", CSV_PATHS)
+def test_a_truncated_gzip_file_is_refused_by_name_on_both_paths(tmp_path, landing):
+    text = "id,name,score,day\n" + "".join(f"{i},n{i},,\n" for i in range(5000))
+    cut = compressed(text.encode(), "gzip")[:-30]
+    with pytest.raises(Exception, match=r"a\.csv\.gz: .*cannot be read to its end"):
+        load_files(tmp_path / landing, {f"{DAY}/a.csv.gz": cut}, COLUMNS, landing=landing)
+
+
+@pytest.mark.parametrize("landing", CSV_PATHS)
 def test_a_zip_archive_of_one_file(tmp_path, landing):
     import io
     import zipfile

@@ -529,10 +529,16 @@ def _engine_loads(wh, source: Source, entity: Entity, plan: _FilePlan, aside, lo
             except (ValueError, OSError, EOFError):
                 continue  # the Python path names what is wrong with the file
             select, why = engine_csv.compile_select(entity.contract, header, meta, entity.csv)
-            if select is not None and ends_open(path, entity.csv):
-                select, why = None, "its last line leaves a quote open (the engine would close it)"
-            if select is not None and not engine_csv.lines_within_cap(path, entity.csv):
-                select, why = None, "a line may be longer than STARLOOM_MAX_RECORD_MB"
+            try:
+                if select is not None and ends_open(path, entity.csv):
+                    select, why = (
+                        None,
+                        "its last line leaves a quote open (the engine would close it)",
+                    )
+                if select is not None and not engine_csv.lines_within_cap(path, entity.csv):
+                    select, why = None, "a line may be longer than STARLOOM_MAX_RECORD_MB"
+            except (ValueError, OSError, EOFError):
+                continue  # cut short or unreadable to its end: the Python path names it
             if select is None:
                 note(f"read by Python, not the engine: {why}")
                 continue

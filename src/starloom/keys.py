@@ -78,7 +78,8 @@ CSV = {
     "file), `none`, `gzip`, `zstd` or `zip`",
 }
 FRESHNESS = {
-    "column": "the datetime column to judge (default `_loaded_at`, when the row was loaded)",
+    "column": "a `datetime` column of the contract to judge (default `_loaded_at`, when the "
+    "row was loaded); another type is refused when the source is read",
     "warn_after": "a duration such as {hours: 24}: older gives a warning",
     "error_after": "a duration such as {days: 3}: older gives an error",
 }

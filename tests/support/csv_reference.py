@@ -224,8 +224,9 @@ def read_csv(file: str, data: bytes) -> list[Row]:
     """The rows of one CSV file by the rules, keys not yet checked (see `mark_duplicates`).
 
     Each record is read by the csv module (strict: text after a closing quote and a quote
-    open at the end of the file are errors) from its first line on; where a record of
-    several lines breaks, reading starts again at the line after its first.
+    open at the end of the file are errors) from its first line on; a record of several
+    lines with another number of fields is one bad row, all its lines; where one never
+    closes, reading starts again at the line after its first.
     """
     if data.startswith(BOM):
         data = data[len(BOM) :]
@@ -245,12 +246,18 @@ def read_csv(file: str, data: bytes) -> list[Row]:
         fields, taken, error = _read_record(lines, i)
         row = Row(file, i + 1)
         rows.append(row)
-        if taken > 1 and (error or len(fields) != len(header)):
+        if taken > 1 and not error and len(fields) != len(header):
+            # a record of several lines that closes with another number of fields: one bad
+            # row, all its lines (what was read inside its quotes is not read again)
+            row.reason = f"record of several lines: {len(fields)} fields"
+            i += taken
+            continue
+        if taken > 1 and error:
             if error.startswith("',' expected"):
                 raise Ambiguous("text after a closing quote in a record of several lines")
-            # a broken record of several lines: its first line is one bad row, and reading
-            # goes on with the next line
-            row.reason = f"record of several lines: {error or f'{len(fields)} fields'}"
+            # a record of several lines that never closes: its first line is one bad row,
+            # and reading goes on with the next line
+            row.reason = f"record of several lines: {error}"
             overrun = max(overrun, i + taken - 1)
             i += 1
             continue

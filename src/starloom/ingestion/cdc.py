@@ -19,14 +19,13 @@ engines or settings where FINAL is not wanted.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from starloom.ingestion.contracts import Column, Contract
 from starloom.ingestion.csv_records import too_long
-from starloom.ingestion.readers import CHUNK_LINES, RECORD_CHARS, bounded_lines, land
+from starloom.ingestion.readers import CHUNK_LINES, RECORD_CHARS, bounded_lines, land, strict_json
 from starloom.warehouse import Warehouse, quote_identifier
 from starloom.warehouse.ddl import TableSpec
 
@@ -101,7 +100,7 @@ def read_events(path: str, contract: Contract, landing: Path, meta: dict) -> lis
                 if raw is None:
                     raw = b""
                     raise ValueError(too_long())
-                obj = json.loads(raw.decode("utf-8"))
+                obj = strict_json(raw.decode("utf-8"))
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
                 row.update(_event_row(obj))

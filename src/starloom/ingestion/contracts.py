@@ -337,8 +337,9 @@ def _parse_text(col: Column, text: pa.Array) -> pa.Array:
         ok = _matches(text, _INT)
         digits = pc.replace_substring_regex(text, r"^\+", "")
         return _cast_each(pc.if_else(pa.array(ok), digits, None), pa.int64())
-    if kind == "float64":
-        return _cast_each(pc.if_else(pa.array(_matches(text, _NUMBER)), text, None), pa.float64())
+    if kind == "float64":  # a number past the largest float would be read as infinity
+        parsed = _cast_each(pc.if_else(pa.array(_matches(text, _NUMBER)), text, None), pa.float64())
+        return pc.if_else(pc.fill_null(pc.is_inf(parsed), False), None, parsed)
     if kind == "decimal":
         ok = pa.array(_matches(text, _PLAIN_DECIMAL))
         return _cast_each(pc.if_else(ok, text, None), col.arrow_type())
@@ -466,8 +467,9 @@ def _typed(col: Column, raw: pd.Series, broken: _Broken) -> tuple[pa.Array, np.n
     wrong = present & pc.is_null(typed).to_numpy(zero_copy_only=False)
     if wrong.any():
         shown = _shown(raw)
-        if col.kind == "decimal":  # a number, but too many digits before or after the point
-            number = _matches(pc.utf8_trim_whitespace(arr.cast(pa.string())), _PLAIN_DECIMAL)
+        if col.kind in ("decimal", "float64"):  # a number, but too many digits or too large
+            shape = _PLAIN_DECIMAL if col.kind == "decimal" else _NUMBER
+            number = _matches(pc.utf8_trim_whitespace(arr.cast(pa.string())), shape)
             broken.add(
                 wrong & number,
                 np.where(wrong, f"column {col.name}: does not fit {col.type}: " + shown, None),

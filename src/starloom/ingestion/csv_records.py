@@ -10,10 +10,11 @@ The rules (docs/sources.md says the same to users):
   breaks. A quote inside an unquoted field is an ordinary character. After a closing quote
   comes the delimiter or the end of the line; anything else breaks the row.
 - A record is one line unless a quoted field is open at the end of the line: then it goes
-  on over the next lines until the field closes. Such a record is one row only if it
-  closes and has the expected number of fields; otherwise its first line alone is one bad
-  row, and reading starts again at the next line. So a stray quote costs one row, never
-  the lines after it.
+  on over the next lines until the field closes. A record that closes is one row, all its
+  lines, with the expected number of fields or else bad (a text read as a record is never
+  read again as rows). One that does not close, or closes with text after the quote, is
+  bad by its first line alone, and reading starts again at the next line. So a stray quote
+  costs one row, never the lines after it.
 - An unquoted empty field is missing (NULL); a quoted empty field `""` is an empty text.
 
 Blocks of the file without any quote (or escape) character are split and checked with
@@ -331,6 +332,11 @@ def _block(data: bytes, first: int, dialect, names, fields: _Fields, src: _Lines
             bad.append((no, record, _decode(data[starts[u] : stops[u]], dialect.encoding)[0]))
             done_until = u + 1
             continue
+        if isinstance(record, _BadRecord):  # a whole record of several lines
+            bad.append((no, record.reason, record.text))
+            take[u : u + used] = False
+            done_until = u + used
+            continue
         values, wrong = record
         rows.append(values), lines.append(no), broken.append(wrong)
         take[u : u + used] = False
@@ -379,12 +385,28 @@ def _slow_record(data, starts, ends, u, dialect, fields: _Fields, src: _Lines, n
         if fields.cont.match(more_text) or not more_text.endswith("\n"):
             got = fields.split(_strip_end(text))
     if isinstance(got, list) and len(got) != len(names):
-        got = f"malformed CSV line ({len(got)} fields, expected {len(names)})"
+        reason = f"malformed CSV line ({len(got)} fields, expected {len(names)})"
+        if used == 1:
+            return 1, reason
+        return used, _BadRecord(reason, _strip_end(text))
     if isinstance(got, str):
         if borrowed:
             src.give_back(borrowed)
+        if used > 1 and got is not OPEN:  # what follows a later closing quote: not this line's
+            got = (
+                "a quoted field that runs over the next line(s) and ends with text after its quote"
+            )
         return 1, got
     return used, (got, wrong)
+
+
+@dataclass(frozen=True)
+class _BadRecord:
+    """A record of several lines that closes with another number of fields than the
+    header: one bad row, all its lines."""
+
+    reason: str
+    text: str
 
 
 def read_header(stream, dialect: CsvDialect) -> tuple[list[str], int]:

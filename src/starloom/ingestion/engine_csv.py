@@ -136,7 +136,10 @@ def _typed(col: Column, v: str) -> tuple[str, str] | None:
     if col.type == "int64":
         return f"toInt64OrNull({v})", f"toInt64OrNull({v}) IS NOT NULL"
     if col.type == "float64":
-        return f"toFloat64OrNull({v})", f"match({v}, {_text(_FLOAT)})"
+        return (
+            f"toFloat64OrNull({v})",
+            f"match({v}, {_text(_FLOAT)}) AND isFinite(toFloat64OrNull({v}))",
+        )
     lo, hi = _DATE_RANGE
     in_range = f"BETWEEN toDate32('{lo}') AND toDate32('{hi}')"
     if col.type == "date":  # a day that does not exist is moved by the engine: refused here

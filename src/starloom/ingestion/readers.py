@@ -215,6 +215,16 @@ def bounded_lines(fh):
         yield line_no, raw
 
 
+def strict_json(text: str, **kwargs):
+    """json.loads, refusing NaN, Infinity and -Infinity: Python reads them, JSON has no such
+    values, and a NaN would reach the table as a missing value."""
+    return json.loads(text, parse_constant=_not_json, **kwargs)
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_json_line(raw: bytes, keep: set | None, file: str, line_no: int) -> dict:
     """One line as a dict of fields, or a dict with `_reason_parse` and `_raw`. Numbers
     are kept as the text the file wrote (an int64 or a decimal is then read exactly)."""
@@ -225,7 +235,7 @@ def parse_json_line(raw: bytes, keep: set | None, file: str, line_no: int) -> di
         obj["_raw"] = raw.decode("utf-8", errors="replace").strip()
     else:
         try:
-            obj = json.loads(text, parse_float=str, parse_int=str)
+            obj = strict_json(text, parse_float=str, parse_int=str)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
             obj = {k: v for k, v in obj.items() if keep is None or k in keep}

@@ -154,9 +154,9 @@ def _refuse_going_back(ctx: BuildContext, model: Model, data: str) -> None:
             f"{last_day}; a run for the earlier day {ctx.run_date} would write history before "
             "them and leave two current versions of a key. Run it for "
             f"{last_day} or later (set run_date in env.yaml, or --run-date). To rebuild its "
-            f'history from an earlier day, drop it (`starloom sql "DROP TABLE '
-            f'{ctx.wh.database}.{model.name}{DATA}"`) and build it day by day with '
-            "`starloom backfill --from <first day> --to <last day>`."
+            f"history from an earlier day, remove its table {ctx.wh.database}.{model.name}{DATA} "
+            "and build it day by day with `starloom backfill --from <first day> --to <last "
+            "day>`."
         )
 
 

@@ -320,6 +320,18 @@ CASES = {
             4: {"name": "12345678901234567890"},
         },
     ),
+    "json_nan_and_infinity_are_not_values": (  # Python's json reads them; JSON has none
+        "jsonl",
+        {
+            "a.jsonl": jsonl(
+                "{" + OK + ', "amount": NaN}',
+                "{" + OK.replace('"id": 1', '"id": 2') + ', "qty": Infinity}',
+                "{" + OK.replace('"id": 1', '"id": 3') + ', "qty": -Infinity}',
+                "{" + OK.replace('"id": 1', '"id": 4') + ', "amount": 1.5}',
+            )
+        },
+        {1: "bad", 2: "bad", 3: "bad", 4: {"id": 4}},
+    ),
     "json_object_or_array_in_a_string_column": (
         "jsonl",
         {

@@ -53,6 +53,7 @@ CLEAN = {
         "done,,2,,,,,,,\n"
     ),
     "int_19_digits": HEADER + "1234567890123456789,x,1,1,,,new,,\n",
+    "float_below_the_smallest": HEADER + "1,x,1,1e-400,,,new,,\n2,x,1,-4e-330,,,new,,\n",
     # a sign and leading zeros: both paths read +5 as 5 and 007 as 7
     "int_with_sign_or_zeros": HEADER + "+5,x,1,1,,,new,,\n007,x,1,1,,,new,,\n-3,x,1,1,,,new,,\n",
 }

@@ -115,6 +115,16 @@ def test_compressed_files(tmp_path, landing, how):
 
 
 @pytest.mark.parametrize("landing", CSV_PATHS)
+def test_a_file_whose_lines_end_with_a_lone_cr_is_refused_by_name(tmp_path, landing):
+    """Not read as a header and no rows, which a table that allows an empty day loads."""
+    text = "id,name,score,day\r1,a,,\r2,b,,\r"
+    with pytest.raises(Exception, match=r"a\.csv: .*lone carriage return"):
+        load_files(
+            tmp_path / landing, {f"{DAY}/a.csv": text}, COLUMNS, landing=landing, allow_empty=True
+        )
+
+
+@pytest.mark.parametrize("landing", CSV_PATHS)
 def test_a_truncated_gzip_file_is_refused_by_name_on_both_paths(tmp_path, landing):
     text = "id,name,score,day\n" + "".join(f"{i},n{i},,\n" for i in range(5000))
     cut = compressed(text.encode(), "gzip")[:-30]

@@ -417,6 +417,12 @@ def read_header(stream, dialect: CsvDialect) -> tuple[list[str], int]:
         first = first[len(codecs.BOM_UTF8) :]
     if not first.strip():
         raise ValueError("the header line is empty")
+    if b"\r" in first.rstrip(b"\r\n"):
+        raise ValueError(
+            "its lines end with a lone carriage return (\\r, as old Mac files do), where "
+            "lines end with \\n or \\r\\n: convert its line ends (for example "
+            "`tr '\\r' '\\n' < old.csv > new.csv`)"
+        )
     fields = _Fields(dialect)
     text, wrong = _decode(first, dialect.encoding)
     got, used = fields.split(_strip_end(text)), 1

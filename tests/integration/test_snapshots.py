@@ -231,3 +231,24 @@ def test_a_check_snapshot_refuses_a_run_for_a_day_before_its_latest_versions(wh,
     set_customers(wh, [(1, "Munich", "2024-01-01")])
     run(wh, sql_dir, "2024-01-04")
     assert wh.scalar("SELECT countIf(is_current) FROM snp_customers") == 1
+
+
+def test_a_first_run_refused_for_a_repeated_key_leaves_no_table(wh, tmp_path):
+    """The key is named as the check's own counts might be (`keys`): no clash."""
+    sql_dir = tmp_path / "sql"
+    write_model(
+        sql_dir,
+        "snp_customers",
+        {"materialization": "snapshot", "strategy": "check", "check_cols": ["city"],
+         "unique_key": "keys", "description": "x", "grain": "x"},
+        "SELECT customer_id AS keys, city FROM {{ source('t', 'customers') }}",
+        layer="snapshots",
+    )  # fmt: skip
+    set_customers(wh, [(1, "Berlin", "2024-01-01"), (1, "Paris", "2024-01-01")])
+    with pytest.raises(ModelError, match=r"keys=1: 2 rows"):
+        run(wh, sql_dir, "2024-01-01")
+    assert not wh.table_exists("snp_customers__data")
+    assert not wh.table_exists("snp_customers")
+    set_customers(wh, [(1, "Berlin", "2024-01-01"), (2, "Paris", "2024-01-01")])
+    assert run(wh, sql_dir, "2024-01-01")[0]["mode"] == "full"
+    assert wh.count("snp_customers") == 2

@@ -103,7 +103,9 @@ def test_numbers_without_leading_zeros_are_read_as_python_writes_them():
     ]
 
 
-@pytest.mark.parametrize("fmt", ["%Q", "31/12/2024", "%Y-%m-%d %"])
+@pytest.mark.parametrize(
+    "fmt", ["%Q", "31/12/2024", "%Y-%m-%d %", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %z"]
+)
 def test_a_format_that_is_not_strptime_is_refused_with_the_contract(fmt):
     with pytest.raises(ContractError, match="is not a strptime format"):
         contract(primary_key=(), on={"type": "date", "format": fmt})
@@ -247,3 +249,12 @@ def test_typed_rows_keep_decimals_exact_and_dates_as_dates():
     assert table.schema.field("price").type == pa.decimal128(12, 2)
     assert str(table.column("price")[0]) == "19.99"
     assert table.column("on")[0].as_py().isoformat() == "2024-02-29"
+
+
+def test_an_infinite_float_from_a_typed_source_is_refused_as_in_text():
+    """A Parquet file or change event holding infinity: refused, as `inf` and `1e400` are in
+    a CSV file (a float64 holds finite numbers here)."""
+    c = contract(primary_key=(), f={"type": "float64"})
+    good, bad = check(pd.DataFrame({"f": [1.5, float("inf"), float("-inf"), -0.25]}), c)
+    assert list(good.f) == [1.5, -0.25]
+    assert len(bad) == 2 and all(r.startswith("column f: not a float64") for r in bad._reason)

@@ -394,9 +394,14 @@ def _check_format(fmt: str, where: str) -> None:
     try:
         if "%" not in fmt:
             raise ValueError("it has no directive such as %Y")
-        if dt.datetime.strptime(sample.strftime(fmt), fmt.replace("%-", "%")) is None:
-            raise ValueError(fmt)
-    except ValueError as exc:
+        written = sample.strftime(fmt)
+        dt.datetime.strptime(written, fmt.replace("%-", "%"))
+        read = pc.strptime(
+            pa.array([written]), format=fmt.replace("%-", "%"), unit="us", error_is_null=True
+        )
+        if not read[0].is_valid:  # the reader's own strptime: no %f, no %z
+            raise ValueError(f"the reader cannot read {written!r} with it")
+    except (ValueError, pa.ArrowInvalid) as exc:
         raise ContractError(
             f"{where}: `format` {fmt!r} is not a strptime format ({exc}). Write it with "
             "directives such as %Y %m %d %H %M %S (%-m, %-d, %-H for numbers without a "
@@ -425,8 +430,9 @@ def _from_typed(col: Column, arr: pa.Array) -> pa.Array:
         # through the shortest text of each float: 19.99 is 19.99, 1e20 no int64
         text = pc.cast(arr, pa.string())
         return _parse_text(col, text)
-    if kind == "float64" and pa.types.is_floating(t):
-        return pc.cast(arr, pa.float64())
+    if kind == "float64" and pa.types.is_floating(t):  # infinity is no float64 value here
+        floats = pc.cast(arr, pa.float64())
+        return pc.if_else(pc.fill_null(pc.is_inf(floats), False), None, floats)
     if kind == "date" and pa.types.is_timestamp(t):  # a whole day only, in UTC
         naive = pc.cast(arr, pa.timestamp(t.unit))
         day = pc.cast(naive, pa.date32())

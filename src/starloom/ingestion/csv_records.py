@@ -14,7 +14,8 @@ The rules (docs/sources.md says the same to users):
   lines, with the expected number of fields or else bad (a text read as a record is never
   read again as rows). One that does not close, or closes with text after the quote, is
   bad by its first line alone, and reading starts again at the next line. So a stray quote
-  costs one row, never the lines after it.
+  that never closes costs one row; one that a quote at the end of a later line closes makes
+  the lines up to it one bad row, kept whole in the quarantine.
 - An unquoted empty field is missing (NULL); a quoted empty field `""` is an empty text.
 
 Blocks of the file without any quote (or escape) character are split and checked with
@@ -229,7 +230,12 @@ class _Lines:
                 return skipped
 
     def more(self) -> bytes:
-        """One more line from the stream, past the block (b'' at the end)."""
+        """One more line past the block (b'' at the end): first from the lines given back
+        (read before, counted then), else from the stream."""
+        if self.back:
+            cut = self.back.find(b"\n") + 1 or len(self.back)
+            raw, self.back = self.back[:cut], self.back[cut:]
+            return raw
         raw = self.stream.readline(MAX_RECORD_BYTES)
         self.next_no += raw.count(b"\n")
         return raw

@@ -116,7 +116,13 @@ def build(ctx: BuildContext, model: Model, render: Render) -> Outcome:
             params,
             settings=ddl.insert_settings or None,
         )
-        _refuse_repeated_keys(ctx, model, src)
+        try:
+            _refuse_repeated_keys(ctx, model, src)
+        except ModelError:
+            if mode == "full":  # a first run leaves no table behind
+                wh.command(ddl.drop_view(model.name))
+                drop(ctx, data)
+            raise
         create(ctx, aside, all_columns, spec)
         statements = change_statements(
             model, ddl.qualified(data), ddl.qualified(src), ddl.qualified(aside), present, version
@@ -166,9 +172,10 @@ def _refuse_repeated_keys(ctx: BuildContext, model: Model, src: str) -> None:
     table) would open a version per row, so it is refused with examples."""
     keys = [quote_identifier(k) for k in model.config.unique_key]
     key_list = ", ".join(keys)
-    repeated = ctx.wh.query_rows(
-        f"SELECT {key_list}, count() AS n, count() OVER () AS keys FROM {ctx.ddl.qualified(src)} "
-        f"GROUP BY {key_list} HAVING n > 1 ORDER BY n DESC, {key_list} LIMIT 3"
+    repeated = ctx.wh.query_rows(  # the aliases cannot be a column's: it would clash
+        f"SELECT {key_list}, count() AS _starloom_rows, count() OVER () AS _starloom_keys "
+        f"FROM {ctx.ddl.qualified(src)} GROUP BY {key_list} HAVING _starloom_rows > 1 "
+        f"ORDER BY _starloom_rows DESC, {key_list} LIMIT 3"
     )
     if not repeated:
         return

@@ -15,7 +15,8 @@ def _declare(project, freshness: dict) -> None:
     (project / "sources" / "shop.yml").unlink()
     (project / "sources" / "events.yml").write_text(
         "source: events\nkind: files\nformat: jsonl\ntables:\n  events:\n"
-        "    path: data/*.jsonl\n    columns: {event_id: {type: string}}\n"
+        "    path: data/*.jsonl\n"
+        "    columns: {event_id: {type: string}, event_at: {type: datetime}}\n"
         f"    freshness: {freshness!r}\n".replace("'", '"')
     )
 

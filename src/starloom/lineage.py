@@ -131,12 +131,22 @@ def column_lineage(model, schema: dict[str, list[str]] | None = None) -> dict[st
     `schema` (table -> columns) helps resolve unqualified columns and `*`. Columns sqlglot
     cannot trace are left out rather than guessed.
     """
+    return _lineage_of(model, _parsed(model), schema)
+
+
+def _parsed(model):
+    """The model's SQL as sqlglot reads it; None (and a warning) when it cannot."""
     import sqlglot
 
     try:
-        tree = sqlglot.parse_one(_plain_sql(model), dialect="clickhouse")
+        return sqlglot.parse_one(_plain_sql(model), dialect="clickhouse")
     except (jinja2.TemplateError, sqlglot.errors.ParseError) as exc:
         log.warning("column lineage of %s: cannot read its SQL: %s", model.name, exc)
+        return None
+
+
+def _lineage_of(model, tree, schema: dict[str, list[str]] | None) -> dict[str, dict]:
+    if tree is None:
         return {}
     mapping = {t: {c: "String" for c in cols} for t, cols in (schema or {}).items() if cols}
     out: dict[str, dict] = {}
@@ -175,24 +185,20 @@ def model_column_lineage(project: Project) -> dict[str, dict[str, dict]]:
     """Column lineage of every SQL model of the project: {model: {column: ...}}."""
     models = project.models
     schema = source_tables(project)
+    trees = {name: _parsed(model) for name, model in models.items()}  # each parsed once
     for name, model in models.items():
         documented = list(model.config.columns)
-        selected = _output_columns(model)
+        selected = _output_columns(model, trees[name])
         schema.setdefault(name, [*selected, *(c for c in documented if c not in selected)])
-    return {name: column_lineage(model, schema) for name, model in models.items()}
+    return {name: _lineage_of(model, trees[name], schema) for name, model in models.items()}
 
 
-def _output_columns(model) -> list[str]:
+def _output_columns(model, tree) -> list[str]:
     """The columns a model's SELECT names (and a snapshot's own), or [] when it selects
     `*` or cannot be read: a header documents only some columns, and a downstream column
     read from an undocumented one would not be traced."""
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(_plain_sql(model), dialect="clickhouse")
-    except (jinja2.TemplateError, sqlglot.errors.ParseError):
-        return []
     selects = tree.selects if isinstance(tree, exp.Query) else []
     names = [s.alias_or_name for s in selects]
     if not names or any(isinstance(s, exp.Star) or n in ("", "*") for s, n in zip(selects, names)):

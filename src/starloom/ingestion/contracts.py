@@ -338,8 +338,9 @@ def _parse_text(col: Column, text: pa.Array) -> pa.Array:
         digits = pc.replace_substring_regex(text, r"^\+", "")
         return _cast_each(pc.if_else(pa.array(ok), digits, None), pa.int64())
     if kind == "float64":  # a number past the largest float would be read as infinity
-        parsed = _cast_each(pc.if_else(pa.array(_matches(text, _NUMBER)), text, None), pa.float64())
-        return pc.if_else(pc.fill_null(pc.is_inf(parsed), False), None, parsed)
+        return _finite(
+            _cast_each(pc.if_else(pa.array(_matches(text, _NUMBER)), text, None), pa.float64())
+        )
     if kind == "decimal":
         ok = pa.array(_matches(text, _PLAIN_DECIMAL))
         return _cast_each(pc.if_else(ok, text, None), col.arrow_type())
@@ -370,6 +371,12 @@ def _parse_text(col: Column, text: pa.Array) -> pa.Array:
     raise AssertionError(kind)
 
 
+def _finite(floats: pa.Array) -> pa.Array:
+    """Floats with each infinity null (refused): a float64 column holds finite numbers, as
+    its text does (`inf` is not one, nor `1e400`, which a parse reads as infinity)."""
+    return pc.if_else(pc.fill_null(pc.is_inf(floats), False), None, floats)
+
+
 def _strptime_exact(text: pa.Array, fmt: str, unit: str) -> pa.Array:
     """Text parsed with a strptime format, kept only where writing the value back in that
     format gives the text again (strptime alone moves 31/02 to 02/03). A number without
@@ -394,11 +401,9 @@ def _check_format(fmt: str, where: str) -> None:
     try:
         if "%" not in fmt:
             raise ValueError("it has no directive such as %Y")
-        written = sample.strftime(fmt)
-        dt.datetime.strptime(written, fmt.replace("%-", "%"))
-        read = pc.strptime(
-            pa.array([written]), format=fmt.replace("%-", "%"), unit="us", error_is_null=True
-        )
+        written, padded = sample.strftime(fmt), fmt.replace("%-", "%")
+        dt.datetime.strptime(written, padded)
+        read = pc.strptime(pa.array([written]), format=padded, unit="us", error_is_null=True)
         if not read[0].is_valid:  # the reader's own strptime: no %f, no %z
             raise ValueError(f"the reader cannot read {written!r} with it")
     except (ValueError, pa.ArrowInvalid) as exc:
@@ -430,9 +435,8 @@ def _from_typed(col: Column, arr: pa.Array) -> pa.Array:
         # through the shortest text of each float: 19.99 is 19.99, 1e20 no int64
         text = pc.cast(arr, pa.string())
         return _parse_text(col, text)
-    if kind == "float64" and pa.types.is_floating(t):  # infinity is no float64 value here
-        floats = pc.cast(arr, pa.float64())
-        return pc.if_else(pc.fill_null(pc.is_inf(floats), False), None, floats)
+    if kind == "float64" and pa.types.is_floating(t):
+        return _finite(pc.cast(arr, pa.float64()))
     if kind == "date" and pa.types.is_timestamp(t):  # a whole day only, in UTC
         naive = pc.cast(arr, pa.timestamp(t.unit))
         day = pc.cast(naive, pa.date32())

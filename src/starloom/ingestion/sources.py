@@ -89,13 +89,13 @@ def _check_freshness_column(column: str, contract: Contract, where: str) -> None
     `datetime` column of the contract. Checked here, not at the first freshness check."""
     if column == "_loaded_at":
         return
-    col = next((c for c in contract.columns if c.name == column), None)
-    if col is None:
+    if column not in contract.names:
         raise ConfigError(
             f"{where}: column {column!r} is not a column of the contract. Name a `datetime` "
             "column of it, or leave `column` out to measure the time since the last load "
             "(_loaded_at)."
         )
+    col = contract.column(column)
     if col.kind != "datetime":
         raise ConfigError(
             f"{where}: column {column!r} is {with_article(col.type)}; freshness needs a "

@@ -151,8 +151,6 @@ def _refuse_going_back(ctx: BuildContext, model: Model, data: str) -> None:
     if model.config.strategy != "check":
         return
     latest = ctx.wh.scalar(f"SELECT max(valid_from) FROM {ctx.ddl.qualified(data)}")
-    if latest is None:
-        return
     last_day = latest.date() - dt.timedelta(days=1)
     if ctx.run_date < last_day:
         raise ModelError(
